@@ -1,0 +1,455 @@
+"""Parse and encode frames of ``json.webpubsub.azure.v1`` and ``json.reliable.webpubsub.azure.v1``.
+
+Parsing is strict where the service is strict (an invalid frame closes the connection with 1007)
+and every error names the field and says how to fix it. Encoding of data messages for fan-out goes
+through :class:`Envelope`, which serialises a message once and splices the per-recipient
+``sequenceId`` into pre-encoded bytes.
+
+Example::
+
+    >>> parse_client_message('{"type":"joinGroup","group":"lab","ackId":1}')
+    JoinGroup(group='lab', ack_id=1)
+    >>> Envelope.build("group", "text", "hi", group="lab").frame(None)
+    b'{"type":"message","from":"group","group":"lab","dataType":"text","data":"hi"}'
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from .messages import (
+    DATA_TYPES,
+    Ack,
+    AckError,
+    ClientMessage,
+    Connected,
+    DataMessage,
+    Disconnected,
+    JoinGroup,
+    LeaveGroup,
+    Ping,
+    Pong,
+    SendEvent,
+    SendToGroup,
+    SequenceAck,
+    ServiceMessage,
+)
+from .names import group_name_problem
+
+CLOSE_INVALID_PAYLOAD = 1007  # invalid JSON, unknown type, wrong field types
+CLOSE_UNSUPPORTED_DATA = 1003  # binary frame on a JSON subprotocol
+CLOSE_TOO_BIG = 1009  # frame over 1 MB
+CLOSE_POLICY = 1008  # reliable buffer overflow, failed recovery
+
+MAX_UINT64 = 2**64 - 1
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.\-]{0,127}$", re.IGNORECASE)
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class InvalidMessage(ValueError):
+    """A frame that is not a valid protocol message.
+
+    ``close_code`` is what the service closes the connection with; ``field`` names the offending
+    field (``None`` when the frame as a whole is wrong).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, close_code: int = CLOSE_INVALID_PAYLOAD):
+        super().__init__(message)
+        self.field = field
+        self.close_code = close_code
+
+
+# ---- data payloads -----------------------------------------------------------------------------
+
+
+def encode_data(data_type: str, data: Any) -> Any:
+    """Turn a decoded payload into its JSON-frame form (bytes become base64).
+
+    >>> encode_data("binary", b"\\x01\\x02")
+    'AQI='
+    """
+    if data_type == "json":
+        return data
+    if data_type == "text":
+        if not isinstance(data, str):
+            raise TypeError(f"dataType 'text' needs a str, got {type(data).__name__}; use dataType 'json' or 'binary'")
+        return data
+    if data_type in ("binary", "protobuf"):
+        if isinstance(data, str):
+            raise TypeError(f"dataType '{data_type}' needs bytes, got str; encode it first (e.g. s.encode())")
+        return base64.b64encode(bytes(data)).decode("ascii")
+    raise ValueError(f"unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+
+
+def decode_data(data_type: str, raw: Any, *, where: str = "message") -> Any:
+    """Turn the ``data`` of a JSON frame into a Python value according to ``dataType``.
+
+    >>> decode_data("binary", "AQI=")
+    b'\\x01\\x02'
+    """
+    if data_type == "json":
+        if raw is None:
+            raise InvalidMessage(f"{where}: 'data' is null; send a JSON value or use dataType 'text'", field="data")
+        return raw
+    if data_type == "text":
+        if not isinstance(raw, str):
+            raise InvalidMessage(
+                f"{where}: dataType 'text' needs a string 'data', got {_kind(raw)}; "
+                "send a JSON string or use dataType 'json'",
+                field="data",
+            )
+        return raw
+    if data_type in ("binary", "protobuf"):
+        if not isinstance(raw, str):
+            raise InvalidMessage(f"{where}: dataType '{data_type}' needs base64 text in 'data', got {_kind(raw)}",
+                                 field="data")
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidMessage(f"{where}: 'data' is not valid base64 for dataType '{data_type}'",
+                                 field="data") from None
+    raise InvalidMessage(
+        f"{where}: unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}", field="dataType"
+    )
+
+
+# ---- client -> service -------------------------------------------------------------------------
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one client frame; raise :class:`InvalidMessage` if it is not a valid message.
+
+    >>> parse_client_message('{"type":"sequenceAck","sequenceId":"7"}')
+    SequenceAck(sequence_id=7)
+    """
+    frame = _load_object(text)
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise InvalidMessage(
+            "frame has no string 'type'; expected one of joinGroup, leaveGroup, sendToGroup, event, "
+            "sequenceAck, ping",
+            field="type",
+        )
+    parser = _CLIENT_PARSERS.get(kind.lower())
+    if parser is None:
+        raise InvalidMessage(
+            f"unknown message type {kind!r}; expected one of joinGroup, leaveGroup, sendToGroup, event, "
+            "sequenceAck, ping",
+            field="type",
+        )
+    return parser(frame)
+
+
+def _parse_join(frame: dict[str, Any]) -> JoinGroup:
+    return JoinGroup(group=_group(frame, "joinGroup"), ack_id=_ack_id(frame, "joinGroup"))
+
+
+def _parse_leave(frame: dict[str, Any]) -> LeaveGroup:
+    return LeaveGroup(group=_group(frame, "leaveGroup"), ack_id=_ack_id(frame, "leaveGroup"))
+
+
+def _parse_send_to_group(frame: dict[str, Any]) -> SendToGroup:
+    where = "sendToGroup"
+    if "stream" in frame:
+        raise InvalidMessage(
+            "sendToGroup with 'stream': message streaming is not supported by the local service "
+            "(nor by the official emulator); send whole messages instead",
+            field="stream",
+        )
+    group = _group(frame, where)
+    ack_id = _ack_id(frame, where)
+    no_echo = frame.get("noEcho", False)
+    if no_echo is None:
+        no_echo = False
+    if not isinstance(no_echo, bool):
+        raise InvalidMessage(f"{where}: 'noEcho' must be true or false, got {_kind(no_echo)}", field="noEcho")
+    _check_ttl_and_metadata(frame, where)
+    data_type = _data_type(frame, where)
+    data = decode_data(data_type, _required(frame, "data", where), where=where)
+    return SendToGroup(group=group, data=data, data_type=data_type, ack_id=ack_id, no_echo=no_echo)
+
+
+def _parse_event(frame: dict[str, Any]) -> SendEvent:
+    where = "event"
+    name = frame.get("event")
+    if not isinstance(name, str) or not _EVENT_NAME.match(name):
+        raise InvalidMessage(
+            f"event: 'event' must be a name like 'message' or 'chat.send' (a letter, then letters, digits, "
+            f"'_', '.', '-'; up to 128 chars), got {name!r}",
+            field="event",
+        )
+    ack_id = _ack_id(frame, where)
+    data_type = _data_type(frame, where)
+    data = decode_data(data_type, _required(frame, "data", where), where=where)
+    return SendEvent(event=name, data=data, data_type=data_type, ack_id=ack_id)
+
+
+def _parse_sequence_ack(frame: dict[str, Any]) -> SequenceAck:
+    raw = _required(frame, "sequenceId", "sequenceAck")
+    # Docs show the value as a string, SDKs send a number: accept both.
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    if not _is_uint64(raw):
+        raise InvalidMessage(f"sequenceAck: 'sequenceId' must be a non-negative integer, got {raw!r}",
+                             field="sequenceId")
+    return SequenceAck(sequence_id=raw)
+
+
+def _parse_ping(frame: dict[str, Any]) -> Ping:
+    return Ping()
+
+
+_CLIENT_PARSERS = {
+    "joingroup": _parse_join,
+    "leavegroup": _parse_leave,
+    "sendtogroup": _parse_send_to_group,
+    "event": _parse_event,
+    "sequenceack": _parse_sequence_ack,
+    "ping": _parse_ping,
+}
+
+
+def encode_client_message(message: ClientMessage) -> str:
+    """Encode a client message as one JSON text frame (what the official SDKs send).
+
+    >>> encode_client_message(SendToGroup("lab", b"\\x00", data_type="binary", ack_id=2))
+    '{"type":"sendToGroup","group":"lab","ackId":2,"dataType":"binary","data":"AA==","noEcho":false}'
+    """
+    frame: dict[str, Any] = {"type": message.type}
+    if isinstance(message, (JoinGroup, LeaveGroup)):
+        frame["group"] = message.group
+        _put_ack_id(frame, message.ack_id)
+    elif isinstance(message, SendToGroup):
+        frame["group"] = message.group
+        _put_ack_id(frame, message.ack_id)
+        frame["dataType"] = message.data_type
+        frame["data"] = encode_data(message.data_type, message.data)
+        frame["noEcho"] = message.no_echo
+    elif isinstance(message, SendEvent):
+        frame["event"] = message.event
+        _put_ack_id(frame, message.ack_id)
+        frame["dataType"] = message.data_type
+        frame["data"] = encode_data(message.data_type, message.data)
+    elif isinstance(message, SequenceAck):
+        frame["sequenceId"] = message.sequence_id
+    return _dumps(frame)
+
+
+# ---- service -> client -------------------------------------------------------------------------
+
+
+def encode_service_message(message: ServiceMessage) -> str:
+    """Encode a service message as one JSON text frame.
+
+    >>> encode_service_message(Ack(ack_id=1, success=True))
+    '{"type":"ack","ackId":1,"success":true}'
+    """
+    if isinstance(message, DataMessage):
+        return Envelope.build(message.source, message.data_type, message.data, group=message.group,
+                              from_user_id=message.from_user_id).frame(message.sequence_id).decode("utf-8")
+    frame: dict[str, Any] = {"type": message.type}
+    if isinstance(message, Ack):
+        frame["ackId"] = message.ack_id
+        frame["success"] = message.success
+        if message.error is not None:
+            frame["error"] = {"name": message.error.name, "message": message.error.message}
+    elif isinstance(message, Connected):
+        frame["event"] = "connected"
+        frame["connectionId"] = message.connection_id
+        frame["userId"] = message.user_id
+        if message.reconnection_token is not None:
+            frame["reconnectionToken"] = message.reconnection_token
+    elif isinstance(message, Disconnected):
+        frame["event"] = "disconnected"
+        frame["message"] = message.message
+    return _dumps(frame)
+
+
+def parse_service_message(text: str | bytes) -> ServiceMessage:
+    """Parse one frame the service sent (the client's side of the codec).
+
+    >>> parse_service_message('{"type":"ack","ackId":3,"success":false,'
+    ...                       '"error":{"name":"Forbidden","message":"no"}}').error.name
+    'Forbidden'
+    """
+    frame = _load_object(text)
+    kind = frame.get("type")
+    if kind == "message":
+        source = frame.get("from")
+        if source not in ("group", "server"):
+            raise InvalidMessage(f"message: 'from' must be 'group' or 'server', got {source!r}", field="from")
+        data_type = _data_type(frame, "message")
+        data = decode_data(data_type, _required(frame, "data", "message"), where="message")
+        group = frame.get("group")
+        if source == "group" and not isinstance(group, str):
+            raise InvalidMessage("message from a group has no string 'group'", field="group")
+        sequence_id = frame.get("sequenceId")
+        if sequence_id is not None and not _is_uint64(sequence_id):
+            raise InvalidMessage(f"message: 'sequenceId' must be a non-negative integer, got {sequence_id!r}",
+                                 field="sequenceId")
+        from_user_id = frame.get("fromUserId")
+        return DataMessage(source=source, data=data, data_type=data_type, group=group,
+                           from_user_id=from_user_id if isinstance(from_user_id, str) else None,
+                           sequence_id=sequence_id)
+    if kind == "ack":
+        ack_id = _required(frame, "ackId", "ack")
+        success = _required(frame, "success", "ack")
+        if not _is_uint64(ack_id) or not isinstance(success, bool):
+            raise InvalidMessage("ack: 'ackId' must be an integer and 'success' a boolean", field="ackId")
+        error = frame.get("error")
+        ack_error = None
+        if isinstance(error, dict):
+            ack_error = AckError(name=str(error.get("name", "")), message=str(error.get("message", "")))
+        return Ack(ack_id=ack_id, success=success, error=ack_error)
+    if kind == "system":
+        event = frame.get("event")
+        if event == "connected":
+            connection_id = _required(frame, "connectionId", "connected")
+            if not isinstance(connection_id, str):
+                raise InvalidMessage("connected: 'connectionId' must be a string", field="connectionId")
+            user_id = frame.get("userId")
+            token = frame.get("reconnectionToken")
+            return Connected(connection_id=connection_id, user_id=user_id if isinstance(user_id, str) else None,
+                             reconnection_token=token if isinstance(token, str) else None)
+        if event == "disconnected":
+            return Disconnected(message=str(frame.get("message") or ""))
+        raise InvalidMessage(f"system: unknown event {event!r}; expected 'connected' or 'disconnected'",
+                             field="event")
+    if kind == "pong":
+        return Pong()
+    raise InvalidMessage(f"unknown service message type {kind!r}", field="type")
+
+
+class Envelope:
+    """A data message serialised once, sent to many recipients.
+
+    ``frame(None)`` is the bytes for plain-protocol recipients (identical for all of them);
+    ``frame(seq)`` splices a reliable recipient's ``sequenceId`` without re-serialising. ``raw`` and
+    ``raw_is_binary`` are what a simple (no-subprotocol) WebSocket client receives.
+
+    >>> e = Envelope.build("server", "json", {"a": 1})
+    >>> e.frame(7)
+    b'{"type":"message","from":"server","dataType":"json","data":{"a":1},"sequenceId":7}'
+    >>> e.raw, e.raw_is_binary
+    (b'{"a":1}', False)
+    """
+
+    __slots__ = ("_prefix", "plain", "raw", "raw_is_binary", "data_type", "size")
+
+    def __init__(self, prefix: bytes, raw: bytes, raw_is_binary: bool, data_type: str):
+        self._prefix = prefix
+        self.plain = prefix + b"}"
+        self.raw = raw
+        self.raw_is_binary = raw_is_binary
+        self.data_type = data_type
+        self.size = len(self.plain)
+
+    @classmethod
+    def build(cls, source: str, data_type: str, data: Any, *, group: str | None = None,
+              from_user_id: str | None = None) -> Envelope:
+        """Encode ``data`` (decoded form: JSON value, str or bytes) once for every recipient."""
+        if data_type == "json":
+            data_json = _dumps(data)
+            raw, raw_is_binary = data_json.encode("utf-8"), False
+        elif data_type == "text":
+            if not isinstance(data, str):
+                raise TypeError(f"dataType 'text' needs a str, got {type(data).__name__}")
+            data_json = _dumps(data)
+            raw, raw_is_binary = data.encode("utf-8"), False
+        elif data_type in ("binary", "protobuf"):
+            raw = bytes(data)
+            data_json = '"' + base64.b64encode(raw).decode("ascii") + '"'
+            raw_is_binary = True
+        else:
+            raise ValueError(f"unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+        head = '{"type":"message","from":"' + source + '"'
+        if group is not None:
+            head += ',"group":' + _dumps(group)
+            if from_user_id is not None:
+                head += ',"fromUserId":' + _dumps(from_user_id)
+        head += ',"dataType":"' + data_type + '","data":' + data_json
+        return cls(head.encode("utf-8"), raw, raw_is_binary, data_type)
+
+    def frame(self, sequence_id: int | None) -> bytes:
+        """The JSON frame for one recipient; ``sequence_id`` only on reliable connections."""
+        if sequence_id is None:
+            return self.plain
+        return b"".join((self._prefix, b',"sequenceId":', str(sequence_id).encode(), b"}"))
+
+
+# ---- field helpers -----------------------------------------------------------------------------
+
+
+def _load_object(text: str | bytes) -> dict[str, Any]:
+    try:
+        frame = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(f"frame is not valid JSON ({exc}); send one JSON object per text frame") from None
+    if not isinstance(frame, dict):
+        raise InvalidMessage(f"frame is a JSON {_kind(frame)}, not an object; send one JSON object per frame")
+    return frame
+
+
+def _required(frame: dict[str, Any], field: str, where: str) -> Any:
+    if field not in frame:
+        raise InvalidMessage(f"{where}: required field '{field}' is missing", field=field)
+    return frame[field]
+
+
+def _group(frame: dict[str, Any], where: str) -> str:
+    group = _required(frame, "group", where)
+    problem = group_name_problem(group)
+    if problem:
+        raise InvalidMessage(f"{where}: {problem}", field="group")
+    return group
+
+
+def _ack_id(frame: dict[str, Any], where: str) -> int | None:
+    ack_id = frame.get("ackId")
+    if ack_id is None:
+        return None
+    if not _is_uint64(ack_id):
+        raise InvalidMessage(f"{where}: 'ackId' must be a non-negative integer, got {ack_id!r}", field="ackId")
+    return ack_id
+
+
+def _put_ack_id(frame: dict[str, Any], ack_id: int | None) -> None:
+    if ack_id is not None:
+        frame["ackId"] = ack_id
+
+
+def _data_type(frame: dict[str, Any], where: str) -> str:
+    data_type = frame.get("dataType")
+    if data_type is None:
+        return "json"
+    if not isinstance(data_type, str) or data_type.lower() not in DATA_TYPES:
+        raise InvalidMessage(f"{where}: unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}",
+                             field="dataType")
+    return data_type.lower()
+
+
+def _check_ttl_and_metadata(frame: dict[str, Any], where: str) -> None:
+    ttl = frame.get("ttlSeconds")
+    if ttl is not None and not (isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= 300):
+        raise InvalidMessage(f"{where}: 'ttlSeconds' must be an integer from 0 to 300, got {ttl!r}",
+                             field="ttlSeconds")
+    metadata = frame.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise InvalidMessage(f"{where}: 'metadata' must be an object of string values", field="metadata")
+
+
+def _is_uint64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_UINT64
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
