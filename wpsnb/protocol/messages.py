@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 PLAIN_PROTOCOL = "json.webpubsub.azure.v1"
 RELIABLE_PROTOCOL = "json.reliable.webpubsub.azure.v1"
@@ -91,7 +91,7 @@ class Ping:
     type: ClassVar[str] = "ping"
 
 
-ClientMessage = Union[JoinGroup, LeaveGroup, SendToGroup, SendEvent, SequenceAck, Ping]
+ClientMessage = JoinGroup | LeaveGroup | SendToGroup | SendEvent | SequenceAck | Ping
 
 
 # ---- service -> client -------------------------------------------------------------------------
@@ -159,4 +159,4 @@ class Pong:
     type: ClassVar[str] = "pong"
 
 
-ServiceMessage = Union[Ack, DataMessage, Connected, Disconnected, Pong]
+ServiceMessage = Ack | DataMessage | Connected | Disconnected | Pong

@@ -1,0 +1,53 @@
+"""wpsnb: Azure Web PubSub's client subprotocol, learnable and debuggable from a Jupyter notebook.
+
+The public names are imported lazily, so ``import wpsnb`` stays cheap and a script that only
+needs the service does not load the widget stack.
+
+Example::
+
+    import wpsnb
+    service = wpsnb.LocalService()                      # offline, in-process
+    client = wpsnb.Client(service, roles=["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"])
+    client.connect(); client.join_group("lab"); client.send_to_group("lab", "hello", data_type="text")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "LocalService": "wpsnb.service.local",
+    "negotiate": "wpsnb.negotiate",
+    "Client": "wpsnb.client",
+    "AsyncClient": "wpsnb.client",
+    "WebPubSubError": "wpsnb.errors",
+    "StreamView": "wpsnb.notebook",
+    "FrameInspector": "wpsnb.notebook",
+    "LogHandler": "wpsnb.notebook",
+    "publish_output": "wpsnb.notebook",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wpsnb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext wpsnb`` registers the ``%%publish`` cell magic."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)

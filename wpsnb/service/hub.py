@@ -1,0 +1,326 @@
+"""Hubs, sessions, groups and users: the service's state, with no sockets in it.
+
+A :class:`Session` is one logical client connection. On the reliable protocol it outlives its
+socket: after an unexpected drop it is *detached* for ``recovery_window`` seconds, keeps
+collecting sequenced messages, and a recovering socket *attaches* to it again. Sockets are seen
+only through the small :class:`Socket` interface (the WebSocket endpoint provides it), so the REST
+API and the WebSocket endpoint share one set of operations here.
+
+Example::
+
+    hub = service.hub("stream")
+    hub.join(session, "lab")
+    hub.send_to_group("lab", Envelope.build("group", "text", "hi", group="lab"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..protocol.json_codec import Envelope, encode_service_message
+from ..protocol.messages import Disconnected, is_reliable
+from ..protocol.names import hub_key
+from ..protocol.permissions import Permissions
+from ..protocol.reliable import OutboxOverflow, ReliableOutbox
+from .writer import FrameWriter
+
+if TYPE_CHECKING:
+    from ..protocol.filter import Filter
+
+log = logging.getLogger("wpsnb.service")
+
+RECOVERY_WINDOW = 30.0  # seconds a dropped reliable session waits for its client (the spec's minimum)
+ACK_MEMORY = 65_536  # successful ackIds remembered per session for Duplicate detection
+CLOSED_BY_REST = "Closed by REST API."
+
+
+class Socket(Protocol):
+    """What a session needs from the live WebSocket it is attached to."""
+
+    writer: FrameWriter
+
+    def close(self, code: int, reason: str) -> None:
+        """Flush what is queued, then close with ``code`` (does not wait)."""
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once (used for a subscriber that stopped reading)."""
+
+
+class Session:
+    """One client connection: identity, permissions, groups and, if reliable, its outbox."""
+
+    __slots__ = ("connection_id", "user_id", "hub", "protocol", "reliable", "raw", "permissions", "groups",
+                 "outbox", "socket", "state", "detached_at", "claims", "peer", "connected_at",
+                 "_acks_ok", "_acks_order", "deliver")
+
+    def __init__(self, hub: Hub, *, user_id: str | None, protocol: str | None, roles: Iterable[str] = (),
+                 claims: dict[str, Any] | None = None, peer: str = "", connection_id: str | None = None):
+        self.connection_id = connection_id or new_connection_id()
+        self.user_id = user_id
+        self.hub = hub
+        self.protocol = protocol
+        self.raw = protocol is None
+        self.reliable = is_reliable(protocol)
+        self.permissions = Permissions(roles)
+        self.groups: set[str] = set()
+        self.outbox = ReliableOutbox() if self.reliable else None
+        self.socket: Socket | None = None
+        self.state = "connecting"
+        self.detached_at = 0.0
+        self.claims = claims or {}
+        self.peer = peer
+        self.connected_at = time.time()
+        self._acks_ok: set[int] = set()
+        self._acks_order: deque[int] = deque()
+        # Chosen once so the fan-out loop does no per-recipient branching on the protocol.
+        self.deliver: Callable[[Envelope], None] = (
+            self._deliver_reliable if self.reliable else self._deliver_raw if self.raw else self._deliver_plain
+        )
+
+    # -- delivery (the hot path) --
+
+    def _deliver_plain(self, envelope: Envelope) -> None:
+        socket = self.socket
+        if socket is not None:
+            socket.writer.send_text(envelope.plain)
+
+    def _deliver_raw(self, envelope: Envelope) -> None:
+        socket = self.socket
+        if socket is not None:
+            if envelope.raw_is_binary:
+                socket.writer.send_binary(envelope.raw)
+            else:
+                socket.writer.send_text(envelope.raw)
+
+    def _deliver_reliable(self, envelope: Envelope) -> None:
+        try:
+            frame = self.outbox.stamp(envelope)  # type: ignore[union-attr]
+        except OutboxOverflow as exc:
+            self.hub.end_session(self, str(exc), code=1008)
+            return
+        socket = self.socket
+        if socket is not None:
+            socket.writer.send_text(frame)
+
+    def send_frame(self, text: str) -> None:
+        """Send a control frame (ack, pong, system) if a socket is attached; never sequenced."""
+        socket = self.socket
+        if socket is not None:
+            socket.writer.send_text(text.encode("utf-8"))
+
+    # -- ackId bookkeeping --
+
+    def ack_succeeded_before(self, ack_id: int) -> bool:
+        """Whether ``ack_id`` already succeeded on this connection (→ ``Duplicate``)."""
+        return ack_id in self._acks_ok
+
+    def remember_success(self, ack_id: int) -> None:
+        """Record a successful ackId; the oldest are forgotten past ``ACK_MEMORY`` to bound memory."""
+        if ack_id in self._acks_ok:
+            return
+        self._acks_ok.add(ack_id)
+        self._acks_order.append(ack_id)
+        if len(self._acks_order) > ACK_MEMORY:
+            self._acks_ok.discard(self._acks_order.popleft())
+
+    def describe(self) -> str:
+        """One readable line for logs."""
+        who = f"user={self.user_id}" if self.user_id is not None else "anonymous"
+        return f"hub={self.hub.name} connection={self.connection_id} {who} protocol={self.protocol or 'raw'}"
+
+
+def new_connection_id() -> str:
+    """A random, URL-safe connection id (the service's are opaque strings too)."""
+    return secrets.token_urlsafe(16).replace("-", "a").replace("_", "b")
+
+
+class Hub:
+    """Connections, groups and users of one hub. Group and user sets keep insertion order."""
+
+    def __init__(self, service: Service, name: str):
+        self.service = service
+        self.name = name
+        self.sessions: dict[str, Session] = {}
+        self.groups: dict[str, dict[Session, None]] = {}
+        self.users: dict[str, dict[Session, None]] = {}
+
+    # -- lifecycle --
+
+    def add(self, session: Session) -> None:
+        """Register a new, connected session."""
+        self.sessions[session.connection_id] = session
+        if session.user_id is not None:
+            self.users.setdefault(session.user_id, {})[session] = None
+        session.state = "connected"
+
+    def detach(self, session: Session, why: str) -> None:
+        """The socket dropped unexpectedly: keep a reliable session for recovery, end any other."""
+        if session.state != "connected":
+            return
+        session.socket = None
+        if not session.reliable:
+            self.end_session(session, why)
+            return
+        session.state = "detached"
+        session.detached_at = time.monotonic()
+        log.info("dropped %s (%s); kept %.0f s for recovery", session.describe(), why,
+                 self.service.recovery_window)
+        self.service.schedule_expiry(session)
+
+    def attach(self, session: Session, socket: Socket) -> None:
+        """A recovering socket takes over a detached session: replay everything unacknowledged."""
+        session.socket = socket
+        session.state = "connected"
+        if session.outbox is not None:
+            for frame in session.outbox.unacknowledged():
+                socket.writer.send_text(frame)
+        log.info("recovered %s; replayed %d unacknowledged messages", session.describe(),
+                 len(session.outbox) if session.outbox is not None else 0)
+
+    def end_session(self, session: Session, reason: str, *, code: int | None = 1000) -> None:
+        """Remove a session for good; if its socket is open, tell the client and close it."""
+        if session.state == "closed":
+            return
+        session.state = "closed"
+        self.sessions.pop(session.connection_id, None)
+        for group in list(session.groups):
+            self._remove_member(group, session)
+        if session.user_id is not None:
+            members = self.users.get(session.user_id)
+            if members is not None:
+                members.pop(session, None)
+                if not members:
+                    del self.users[session.user_id]
+        socket, session.socket = session.socket, None
+        if socket is not None and code is not None:
+            if not session.raw:
+                socket.writer.send_text(encode_service_message(Disconnected(reason)).encode("utf-8"))
+            socket.close(code, reason)
+        log.info("closed %s: %s", session.describe(), reason or "client closed")
+
+    def expire_if_still_detached(self, session: Session) -> None:
+        """Called when the recovery window ends."""
+        if session.state == "detached":
+            self.end_session(session, "recovery window expired", code=None)
+
+    # -- groups --
+
+    def join(self, session: Session, group: str) -> None:
+        """Add ``session`` to ``group`` (idempotent)."""
+        if group not in session.groups:
+            session.groups.add(group)
+            self.groups.setdefault(group, {})[session] = None
+
+    def leave(self, session: Session, group: str) -> None:
+        """Remove ``session`` from ``group`` (idempotent)."""
+        if group in session.groups:
+            self._remove_member(group, session)
+
+    def _remove_member(self, group: str, session: Session) -> None:
+        session.groups.discard(group)
+        members = self.groups.get(group)
+        if members is not None:
+            members.pop(session, None)
+            if not members:
+                del self.groups[group]
+
+    def leave_all(self, session: Session) -> None:
+        """Remove ``session`` from every group."""
+        for group in list(session.groups):
+            self._remove_member(group, session)
+
+    # -- sending --
+
+    def send_to_group(self, group: str, envelope: Envelope, *, skip: Session | None = None,
+                      excluded: Iterable[str] = (), filter: Filter | None = None) -> int:
+        """Deliver to every member of ``group``; returns the number of recipients.
+
+        ``skip`` is the sender with ``noEcho``; ``excluded`` are connection ids (REST).
+        """
+        members = self.groups.get(group)
+        if not members:
+            return 0
+        if skip is None and not excluded and filter is None:
+            # The common case, kept free of per-recipient checks.
+            recipients = list(members)
+            for session in recipients:
+                session.deliver(envelope)
+            return len(recipients)
+        return self._deliver_to(list(members), envelope, skip, excluded, filter)
+
+    def send_to_all(self, envelope: Envelope, *, excluded: Iterable[str] = (),
+                    filter: Filter | None = None) -> int:
+        """Deliver to every connected (or detached reliable) session of the hub."""
+        return self._deliver_to(list(self.sessions.values()), envelope, None, excluded, filter)
+
+    def send_to_user(self, user_id: str, envelope: Envelope, *, filter: Filter | None = None) -> int:
+        """Deliver to every connection of ``user_id``."""
+        return self._deliver_to(list(self.users.get(user_id, ())), envelope, None, (), filter)
+
+    def send_to_connection(self, connection_id: str, envelope: Envelope) -> int:
+        """Deliver to one connection; unknown ids are ignored (the real service answers 202 too)."""
+        session = self.sessions.get(connection_id)
+        if session is None:
+            return 0
+        session.deliver(envelope)
+        return 1
+
+    @staticmethod
+    def _deliver_to(sessions: list[Session], envelope: Envelope, skip: Session | None,
+                    excluded: Iterable[str], filter: Filter | None) -> int:
+        excluded_ids = set(excluded)
+        count = 0
+        for session in sessions:
+            if session is skip or session.connection_id in excluded_ids:
+                continue
+            if filter is not None and not filter.matches(session):  # type: ignore[arg-type]
+                continue
+            if session.state == "closed":
+                continue
+            session.deliver(envelope)
+            count += 1
+        return count
+
+    # -- closing --
+
+    def close_sessions(self, sessions: Iterable[Session], reason: str, excluded: Iterable[str] = ()) -> int:
+        """Close the given sessions (REST close operations)."""
+        excluded_ids = set(excluded)
+        targets = [s for s in sessions if s.connection_id not in excluded_ids]
+        for session in targets:
+            self.end_session(session, reason or CLOSED_BY_REST)
+        return len(targets)
+
+
+class Service:
+    """Every hub of one local service, plus its settings."""
+
+    def __init__(self, access_key: str, *, recovery_window: float = RECOVERY_WINDOW,
+                 schedule: Callable[[float, Callable[[], None]], Any] | None = None):
+        self.access_key = access_key
+        self.recovery_window = recovery_window
+        self.hubs: dict[str, Hub] = {}
+        self._schedule = schedule
+
+    def hub(self, name: str) -> Hub:
+        """The hub called ``name`` (case-insensitive), created on first use."""
+        key = hub_key(name)
+        hub = self.hubs.get(key)
+        if hub is None:
+            hub = self.hubs[key] = Hub(self, key)
+        return hub
+
+    def find_hub(self, name: str) -> Hub | None:
+        """The hub if it exists, without creating it."""
+        return self.hubs.get(hub_key(name))
+
+    def schedule_expiry(self, session: Session) -> None:
+        """Arrange for a detached session to end when the recovery window closes."""
+        schedule = self._schedule or asyncio.get_running_loop().call_later
+        schedule(self.recovery_window, lambda: session.hub.expire_if_still_detached(session))

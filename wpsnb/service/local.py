@@ -1,0 +1,179 @@
+"""``LocalService``: the local Web PubSub service, running in a background thread of this process.
+
+It works the same in a script and inside a running Jupyter kernel (whose own event loop is busy
+with the notebook): the service has its own thread and event loop.
+
+Example::
+
+    >>> import wpsnb
+    >>> with wpsnb.LocalService() as service:           # doctest: +SKIP
+    ...     print(service.connection_string)
+    Endpoint=http://127.0.0.1:53117;AccessKey=...;Version=1.0;
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
+from .app import build_app
+from .hub import RECOVERY_WINDOW, Service
+
+log = logging.getLogger("wpsnb.service")
+T = TypeVar("T")
+
+
+class LocalService:
+    """A local Web PubSub service speaking the same client protocol and REST API as Azure's.
+
+    ``port=0`` picks a free port. A random access key is generated unless one is given.
+    ``.connection_string`` is usable verbatim by ``WebPubSubServiceClient.from_connection_string``.
+    """
+
+    def __init__(self, port: int = 0, access_key: str | None = None, host: str = "127.0.0.1", *,
+                 recovery_window: float = RECOVERY_WINDOW, start: bool = True):
+        if access_key is not None:
+            problem = access_key_problem(access_key)
+            if problem:
+                raise ValueError(f"access_key is not usable: {problem}")
+        self.host = host
+        self.access_key = access_key or generate_access_key()
+        self.service = Service(self.access_key, recovery_window=recovery_window)
+        self._requested_port = port
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        if start:
+            self.start()
+
+    # -- lifecycle --
+
+    def start(self, timeout: float = 10.0) -> LocalService:
+        """Start the service thread and wait until it accepts connections."""
+        if self._thread is not None:
+            return self
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="wpsnb-local-service",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self.port = ready.result(timeout)
+        except OSError as exc:
+            self._thread = None
+            raise OSError(exc.errno, f"could not start the local service on {self.host}:{self._requested_port}: "
+                                     f"{exc.strerror}. Pick another port (port=0 chooses a free one).") from exc
+        _warn_if_exposed(self.host)
+        log.info("local Web PubSub service listening on %s", self.endpoint)
+        return self
+
+    def _run(self, ready: concurrent.futures.Future[int]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            port = loop.run_until_complete(self._serve())
+        except BaseException as exc:
+            ready.set_exception(exc)
+            loop.close()
+            return
+        ready.set_result(port)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._shutdown())
+            loop.close()
+
+    async def _serve(self) -> int:
+        app = build_app(self.service)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._requested_port, backlog=1024, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        return int(sockets[0].getsockname()[1])
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        """Close every connection and stop the service thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    def __enter__(self) -> LocalService:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._thread is not None else "stopped"
+        return f"<LocalService {self.endpoint} {state}>"
+
+    # -- addresses --
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` — what the connection string's Endpoint says."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def connection_string(self) -> str:
+        """``Endpoint=http://127.0.0.1:PORT;AccessKey=...;Version=1.0;``."""
+        return str(ConnectionString(endpoint=self.endpoint, access_key=self.access_key, version="1.0"))
+
+    @property
+    def running(self) -> bool:
+        """Whether the service thread is serving."""
+        return self._thread is not None
+
+    # -- for tests and tools: run code on the service's own loop --
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the service's event loop thread and return its result.
+
+        >>> service.call(lambda: len(service.service.hub("stream").sessions))   # doctest: +SKIP
+        0
+        """
+        loop = self._loop
+        if loop is None or self._thread is None:
+            raise RuntimeError("the local service is not running; call start() first")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout)
+
+
+def _warn_if_exposed(host: str) -> None:
+    try:
+        loopback = host in ("localhost", "") or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning("the local service is listening on %s, reachable from other machines: anyone who "
+                    "knows the access key can connect; use it on trusted networks only", host)

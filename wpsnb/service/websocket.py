@@ -1,0 +1,294 @@
+"""The client endpoint: ``/client/hubs/{hub}`` and ``/client?hub=``.
+
+One handler per WebSocket: it checks the access token (or the reconnection token of a reliable
+session being recovered), picks the subprotocol, registers a :class:`~.hub.Session`, then reads
+frames and hands each parsed message to :func:`.dispatch.dispatch`. Everything it sends goes
+through the connection's :class:`~.writer.FrameWriter`.
+
+Example (what an official client does)::
+
+    GET /client/hubs/stream?access_token=eyJ... HTTP/1.1
+    Upgrade: websocket
+    Sec-WebSocket-Protocol: json.reliable.webpubsub.azure.v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WebSocketError, WSMsgType, web
+
+from ..protocol.json_codec import (
+    CLOSE_POLICY,
+    CLOSE_UNSUPPORTED_DATA,
+    Envelope,
+    InvalidMessage,
+    encode_service_message,
+    parse_client_message,
+)
+from ..protocol.messages import JSON_PROTOCOLS, Connected
+from ..protocol.names import group_name_problem, hub_name_problem
+from ..protocol.tokens import (
+    TokenError,
+    client_audiences,
+    mint_reconnection_token,
+    validate_client_token,
+    validate_reconnection_token,
+)
+from .dispatch import dispatch
+from .hub import Hub, Service, Session
+from .writer import FrameWriter
+
+log = logging.getLogger("wpsnb.service")
+
+MAX_FRAME = 1024 * 1024  # 1 MB per WebSocket message, closed with 1009 beyond (aiohttp does it)
+RECOVERY_FAILED = "The connection could not be recovered."
+SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
+# Close codes with which a client says goodbye for good; anything else (or a dropped TCP
+# connection) leaves a reliable session waiting for recovery.
+_FINAL_CLIENT_CLOSES = (1000, 1001)
+_PREDEFINED = {p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1",
+                                      "protobuf.reliable.webpubsub.azure.v1")}
+
+
+class ClientSocket:
+    """The live WebSocket of a session, as :class:`~.hub.Socket` describes it."""
+
+    __slots__ = ("ws", "writer", "closing", "_transport", "_tasks")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport):
+        self.ws = ws
+        self._transport = transport
+        self.writer = FrameWriter(transport, on_overflow=self.abort)
+        self.closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Flush queued frames, then start the closing handshake."""
+        if self.closing:
+            return
+        self.closing = True
+        self.writer.stop()
+        task = asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode("utf-8")[:123])
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """Wait for a close this side started, so the handler does not end before the close frame."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def abort(self) -> None:
+        """Drop the connection at once: the client stopped reading and its backlog hit the bound."""
+        log.warning("aborting a connection whose send backlog passed %d bytes (the client is not reading)",
+                    self.writer.limit)
+        self.closing = True
+        self.writer.closed = True
+        self._transport.abort()
+
+
+def choose_subprotocol(offered_header: str | None) -> str | None:
+    """The predefined subprotocol to echo (exact offered spelling), or ``None`` for a simple client.
+
+    >>> choose_subprotocol("custom, json.reliable.webpubsub.azure.v1")
+    'json.reliable.webpubsub.azure.v1'
+    >>> choose_subprotocol("custom") is None
+    True
+    """
+    if not offered_header:
+        return None
+    for offered in (p.strip() for p in offered_header.split(",")):
+        if offered.lower() in _PREDEFINED:
+            return offered
+    return None
+
+
+async def client_endpoint(request: web.Request) -> web.StreamResponse:
+    """Handle one client WebSocket from handshake to close."""
+    service = request.app[SERVICE_KEY]
+    hub_name = request.match_info.get("hub") or request.query.get("hub", "")
+    problem = hub_name_problem(hub_name)
+    if problem:
+        return _reject(request, 400, f"{problem}. Connect to /client/hubs/<hub> or /client?hub=<hub>.")
+    protocol = choose_subprotocol(request.headers.get("Sec-WebSocket-Protocol"))
+    if protocol is not None and protocol.lower().startswith("protobuf"):
+        return _reject(request, 400, f"subprotocol {protocol!r} is not supported by the local service; "
+                                     "use json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1")
+    hub = service.hub(hub_name)
+    if "awps_connection_id" in request.query:
+        return await _recover(request, hub, protocol)
+
+    token = request.query.get("access_token") or _bearer(request)
+    try:
+        claims = validate_client_token(token, service.access_key, hub=hub_name,
+                                       audiences=client_audiences(request.scheme, request.host, hub_name))
+    except TokenError as exc:
+        return _reject(request, 401, str(exc))
+    for group in claims.groups:
+        if group_name_problem(group):
+            return _reject(request, 400, f"the token's webpubsub.group claim has an invalid group: "
+                                         f"{group_name_problem(group)}")
+    raw_mode = _raw_mode(request) if protocol is None else None
+    if isinstance(raw_mode, web.Response):
+        return raw_mode
+
+    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME,
+                               compress=False, autoping=True)
+    await ws.prepare(request)
+    socket = ClientSocket(ws, request.transport)  # type: ignore[arg-type]
+    session = Session(hub, user_id=claims.user_id, protocol=protocol, roles=claims.roles,
+                      claims=claims.claims, peer=request.remote or "")
+    session.socket = socket
+    hub.add(session)
+    if protocol is not None:
+        token_for_recovery = (mint_reconnection_token(service.access_key, session.connection_id)
+                              if session.reliable else None)
+        session.send_frame(encode_service_message(
+            Connected(session.connection_id, session.user_id, token_for_recovery)))
+    for group in claims.groups:
+        hub.join(session, group)
+    log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]",
+             session.peer)
+    await _read_frames(ws, socket, session, raw_mode)
+    return ws
+
+
+async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.StreamResponse:
+    """A reliable client comes back: attach it to its session, or refuse with 1008 after the upgrade."""
+    connection_id = request.query.get("awps_connection_id", "")
+    token = request.query.get("awps_reconnection_token", "")
+    session = hub.sessions.get(connection_id)
+    why = None
+    if session is None:
+        why = "no session with that connection id is waiting (it expired or was closed)"
+    elif not session.reliable:
+        why = "the session does not use a reliable subprotocol"
+    else:
+        try:
+            validate_reconnection_token(token, hub.service.access_key, connection_id)
+        except TokenError as exc:
+            why = f"bad reconnection token: {exc}"
+    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME,
+                               compress=False, autoping=True)
+    await ws.prepare(request)
+    if why is not None or session is None:
+        log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
+        await ws.close(code=CLOSE_POLICY, message=RECOVERY_FAILED.encode())
+        return ws
+    previous = session.socket
+    if previous is not None:  # the old socket has not noticed its drop yet
+        previous.abort()
+    socket = ClientSocket(ws, request.transport)  # type: ignore[arg-type]
+    hub.attach(session, socket)
+    await _read_frames(ws, socket, session, None)
+    return ws
+
+
+async def _read_frames(ws: web.WebSocketResponse, socket: ClientSocket, session: Session,
+                       raw_mode: tuple[str, bool] | None) -> None:
+    """Read until the socket ends, then end or detach the session."""
+    hub = session.hub
+    final = False  # True: the session ends with this socket, no recovery
+    why = "connection lost"
+    try:
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                if session.raw:
+                    _raw_frame(session, socket, raw_mode, msg.data, False)
+                    continue
+                try:
+                    message = parse_client_message(msg.data)
+                except InvalidMessage as exc:
+                    _close_invalid(session, socket, exc.close_code, str(exc))
+                    why, final = f"invalid frame: {exc}", True
+                    break
+                dispatch(session, message)
+            elif kind is WSMsgType.BINARY:
+                if session.raw:
+                    _raw_frame(session, socket, raw_mode, msg.data, True)
+                    continue
+                reason = (f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
+                          "(one JSON object per frame)")
+                _close_invalid(session, socket, CLOSE_UNSUPPORTED_DATA, reason)
+                why, final = reason, True
+                break
+            elif kind is WSMsgType.CLOSE:
+                final = msg.data in _FINAL_CLIENT_CLOSES
+                why = f"client closed with {msg.data}" + (f" ({msg.extra})" if msg.extra else "")
+                break
+            elif kind is WSMsgType.ERROR:
+                # A protocol violation (e.g. a frame over 1 MB: aiohttp closed with 1009) ends the
+                # session; a transport error is a drop like any other.
+                why, final = f"protocol error: {msg.data}", isinstance(msg.data, WebSocketError)
+                log.info("closing %s: %s (close code %s)", session.describe(), msg.data, ws.close_code)
+                break
+            else:  # CLOSING / CLOSED: the TCP connection ended
+                break
+    finally:
+        socket.closing = True
+        socket.writer.closed = True
+        if session.socket is socket and session.state == "connected":
+            if final:
+                hub.end_session(session, why, code=None)
+            else:
+                hub.detach(session, why)
+    await socket.finish()
+
+
+def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: str) -> None:
+    log.info("closing %s with %d: %s", session.describe(), code, reason)
+    socket.close(code, reason)
+
+
+def _raw_frame(session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None,
+               data: str | bytes, binary: bool) -> None:
+    """A frame from a simple client: publish it (sendToGroup mode) or treat it as a user event."""
+    if raw_mode is not None:
+        group, no_echo = raw_mode
+        if not session.permissions.can_send_to(group):
+            socket.close(CLOSE_POLICY, session.permissions.forbidden_reason("send", group)[:120])
+            return
+        if binary:
+            envelope = Envelope.build("group", "binary", data, group=group, from_user_id=session.user_id)
+        else:
+            envelope = Envelope.build("group", "text", data, group=group, from_user_id=session.user_id)
+        session.hub.send_to_group(group, envelope, skip=session if no_echo else None)
+        return
+    # Default mode: the frame is the user event 'message'; with no upstream handler it fails (Emu: 1011).
+    log.info("closing %s with 1011: user event 'message' has no event handler", session.describe())
+    socket.close(1011, "No event handler for user event 'message'; connect with "
+                       "?webpubsub_mode=sendToGroup&group=<g> to publish.")
+
+
+def _raw_mode(request: web.Request) -> tuple[str, bool] | web.Response | None:
+    mode = request.query.get("webpubsub_mode", "")
+    if mode in ("", "sendEvent"):
+        return None
+    if mode != "sendToGroup":
+        return _reject(request, 400, f"webpubsub_mode {mode!r} is invalid; use 'sendEvent' or 'sendToGroup'")
+    group = request.query.get("group", "")
+    problem = group_name_problem(group)
+    if problem:
+        return _reject(request, 400, f"webpubsub_mode=sendToGroup needs a valid 'group' query parameter: {problem}")
+    no_echo = request.query.get("noEcho", "false").lower()
+    if no_echo not in ("true", "false"):
+        return _reject(request, 400, f"noEcho must be 'true' or 'false', got {no_echo!r}")
+    return group, no_echo == "true"
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def _reject(request: web.Request, status: int, reason: str) -> web.Response:
+    log.info("rejected %s %s from %s: %d %s", request.method, request.path, request.remote, status, reason)
+    label = {400: "Bad Request", 401: "Unauthorized"}.get(status, "Error")
+    return web.Response(status=status, text=f"{status} {label}: {reason}\n")

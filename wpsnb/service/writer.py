@@ -1,0 +1,128 @@
+"""Per-connection outbound queue: coalesced socket writes with a bound.
+
+Writing one WebSocket frame per delivered message spends most of the CPU in the kernel's send
+path (see ``FANOUT-BASELINES.md``). Instead every connection queues the frames it is given and
+writes them all with one ``transport.writelines()`` per event-loop tick. The frames are built here
+(server-to-client frames are unmasked and uncompressed), so this bypasses aiohttp's own writer;
+aiohttp still writes pongs and close frames itself, which is safe because neither side yields
+to the event loop in the middle of a frame.
+
+The bound: a subscriber that does not read makes its transport buffer grow. When queued plus
+buffered bytes pass ``limit`` the writer stops writing, drops what it holds and calls
+``on_overflow`` (the service then aborts that one connection; reliable clients recover and get
+their unacknowledged messages replayed). Nobody else waits for a slow subscriber.
+
+Example::
+
+    writer = FrameWriter(request.transport, limit=8 * 1024 * 1024, on_overflow=abort)
+    writer.send_text(b'{"type":"pong"}')     # written on the next loop tick
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from struct import Struct
+
+OPCODE_TEXT = 0x1
+OPCODE_BINARY = 0x2
+DEFAULT_LIMIT = 8 * 1024 * 1024
+
+_LEN16 = Struct("!BBH")
+_LEN64 = Struct("!BBQ")
+
+
+def frame_header(opcode: int, length: int) -> bytes:
+    """The header of a final, unmasked server-to-client frame of ``length`` payload bytes.
+
+    >>> frame_header(OPCODE_TEXT, 5)
+    b'\\x81\\x05'
+    """
+    first = 0x80 | opcode
+    if length < 126:
+        return bytes((first, length))
+    if length < 65536:
+        return _LEN16.pack(first, 126, length)
+    return _LEN64.pack(first, 127, length)
+
+
+class FrameWriter:
+    """Queues frames for one WebSocket and flushes them once per event-loop tick."""
+
+    __slots__ = ("_transport", "_loop", "_queue", "_queued_bytes", "_scheduled", "limit", "closed",
+                 "_on_overflow", "frames_sent", "bytes_sent")
+
+    def __init__(self, transport: asyncio.Transport, *, limit: int = DEFAULT_LIMIT,
+                 on_overflow: Callable[[], None] | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None):
+        self._transport = transport
+        self._loop = loop or asyncio.get_running_loop()
+        self._queue: list[bytes] = []
+        self._queued_bytes = 0
+        self._scheduled = False
+        self.limit = limit
+        self.closed = False
+        self._on_overflow = on_overflow
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    def send_text(self, payload: bytes) -> None:
+        """Queue one text frame (``payload`` is UTF-8 already)."""
+        self._enqueue(OPCODE_TEXT, payload)
+
+    def send_binary(self, payload: bytes) -> None:
+        """Queue one binary frame."""
+        self._enqueue(OPCODE_BINARY, payload)
+
+    def _enqueue(self, opcode: int, payload: bytes) -> None:
+        if self.closed:
+            return
+        length = len(payload)
+        queue = self._queue
+        queue.append(frame_header(opcode, length))
+        queue.append(payload)
+        self._queued_bytes += length
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+        elif self._queued_bytes > self.limit:
+            self._overflow()
+
+    def flush(self) -> None:
+        """Write everything queued with one system call (normally called by the loop)."""
+        self._scheduled = False
+        if self.closed or not self._queue:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            self._drop()
+            return
+        if transport.get_write_buffer_size() + self._queued_bytes > self.limit:
+            self._overflow()
+            return
+        queue = self._queue
+        self.frames_sent += len(queue) >> 1
+        self.bytes_sent += self._queued_bytes
+        self._queue = []
+        self._queued_bytes = 0
+        transport.writelines(queue)
+
+    @property
+    def backlog(self) -> int:
+        """Bytes queued here plus bytes the transport has not yet handed to the kernel."""
+        return self._queued_bytes + self._transport.get_write_buffer_size()
+
+    def stop(self) -> None:
+        """Flush what is queued, then accept nothing more (before a close frame is written)."""
+        self.flush()
+        self.closed = True
+
+    def _drop(self) -> None:
+        self._queue = []
+        self._queued_bytes = 0
+        self.closed = True
+
+    def _overflow(self) -> None:
+        self._drop()
+        if self._on_overflow is not None:
+            self._on_overflow()
