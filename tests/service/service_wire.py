@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +41,7 @@ class WireClient:
         self.ws = ws
         self.protocol = ws.subprotocol
         self.connected: dict[str, Any] | None = None
+        self._skipped: deque[dict[str, Any]] = deque()  # frames ``request`` read past, for ``recv``
 
     async def handshake(self) -> WireClient:
         """Read the ``connected`` system message a subprotocol connection starts with."""
@@ -59,15 +61,20 @@ class WireClient:
     async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
         """The next frame, asserted to match the negotiated protocol's message shapes."""
         assert self.protocol is not None, "simple clients get bare frames; use recv_raw"
+        if self._skipped:
+            return self._skipped.popleft()
         return assert_service_frame(await self.recv_raw(timeout), self.protocol)
 
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a message carrying an ackId and return its ack (other frames in between are skipped)."""
+        """Send a message carrying an ackId and return its ack; frames that came first stay for ``recv``."""
         await self.send(message)
+        skipped = []
         while True:
             frame = await self.recv()
             if frame["type"] == "ack" and frame["ackId"] == message["ackId"]:
+                self._skipped.extendleft(reversed(skipped))
                 return frame
+            skipped.append(frame)
 
     async def until_pong(self) -> list[dict[str, Any]]:
         """Ping, and return every frame that arrives before the pong.
