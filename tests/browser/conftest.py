@@ -154,7 +154,8 @@ def jupyter() -> Iterator[JupyterServer]:
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not answer within 60 s; see {home / 'jupyterlab.log'}") from None
+                    message = f"JupyterLab did not answer within 60 s; see {home / 'jupyterlab.log'}"
+                    raise RuntimeError(message) from None
                 time.sleep(0.2)
         yield server
     finally:
