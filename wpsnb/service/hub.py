@@ -235,6 +235,34 @@ class Hub:
         for group in list(session.groups):
             self._remove_member(group, session)
 
+    # -- looking up (REST) --
+
+    def group_sessions(self, group: str) -> list[Session]:
+        """The members of ``group``, oldest first (empty if nobody is in it)."""
+        return list(self.groups.get(group, ()))
+
+    def user_sessions(self, user_id: str) -> list[Session]:
+        """The connections of ``user_id``, oldest first."""
+        return list(self.users.get(user_id, ()))
+
+    def sessions_matching(self, filter: Filter | None) -> list[Session]:
+        """Every session of the hub that passes ``filter`` (all of them for ``None``)."""
+        sessions = list(self.sessions.values())
+        if filter is None:
+            return sessions
+        return [s for s in sessions if filter.matches(s)]  # type: ignore[arg-type]
+
+    def group_page(self, group: str, after: str | None, limit: int) -> list[Session]:
+        """Up to ``limit`` members of ``group`` whose connection id sorts after ``after``.
+
+        Paging in connection-id order (not join order) means a member that leaves between two pages
+        cannot make the next page skip or repeat anyone else.
+        """
+        members = sorted(self.groups.get(group, ()), key=lambda s: s.connection_id)
+        if after is not None:
+            members = [s for s in members if s.connection_id > after]
+        return members[:limit]
+
     # -- sending --
 
     def send_to_group(self, group: str, envelope: Envelope, *, skip: Session | None = None,

@@ -1,0 +1,143 @@
+"""The data-plane REST API's front door: routing on the raw path, bearer authentication, error bodies.
+
+Every ``/api`` request lands in :func:`handle`. The still-encoded path is split on ``/`` first and each
+segment is percent-decoded exactly once afterwards, so group and user names holding ``/``, spaces, ``+`` or
+non-ASCII characters arrive intact (a router working on the decoded path would split ``g%201%2Fx`` in two).
+Then the bearer token is checked against the exact URL the SDK signed (TOKENS.md §5), and the operation
+from :data:`.rest_routes.ROUTES` runs — on the service's event loop, so it may touch hub state directly.
+
+Example (what ``WebPubSubServiceClient.send_to_group("g 1/x", {"a": 1})`` sends)::
+
+    POST /api/hubs/stream/groups/g%201%2Fx/:send?api-version=2024-12-01 HTTP/1.1
+    Authorization: Bearer eyJ...        (aud = this URL, HS256 with the access key)
+    Content-Type: application/json
+
+    {"a": 1}
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from ..protocol.names import hub_name_problem
+from ..protocol.tokens import TokenError, rest_audiences, validate_rest_token
+from .rest_routes import ROUTES, RestCall, RestError, Route, bad_request
+from .websocket import SERVICE_KEY
+
+log = logging.getLogger("wpsnb.service")
+
+_HUB_PREFIX = ("api", "hubs")
+# Each route's pattern as segments; literal segments compare case-insensitively (ASP.NET routing does).
+_PATTERNS = [(route, tuple(route.pattern.split("/"))) for route in ROUTES]
+
+
+def add_routes(app: web.Application) -> None:
+    """Register ``HEAD /api/health`` and the whole ``/api/hubs/...`` surface on ``app``."""
+    app.router.add_route("HEAD", "/api/health", health)
+    app.router.add_route("GET", "/api/health", health)
+    app.router.add_route("*", "/api/{tail:.*}", handle)
+
+
+async def health(request: web.Request) -> web.Response:
+    """``HEAD /api/health`` → 200 (readiness; no authentication, as in Azure and the emulator)."""
+    return web.Response(status=200)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Route, authenticate and run one REST request; every failure becomes an error body."""
+    try:
+        response = await _handle(request)
+    except RestError as error:
+        log.info("REST %s %s -> %d %s: %s", request.method, request.raw_path, error.status, error.code,
+                 error.message)
+        return error_response(error)
+    log.debug("REST %s %s -> %d", request.method, request.raw_path, response.status)
+    return response
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    segments = split_path(request.raw_path)
+    if segments[:2] != list(_HUB_PREFIX) or len(segments) < 3:
+        raise RestError(404, "Error.NotFound", f"no REST operation at {request.path!r}; operations live under "
+                                               "/api/hubs/<hub>/ (see REST-API.md)")
+    hub_name, rest = segments[2], segments[3:]
+    route, params = find_route(request.method, rest, request.path)
+    service = request.app[SERVICE_KEY]
+    authenticate(request, service.access_key)
+    problem = hub_name_problem(hub_name)
+    if problem:
+        raise bad_request(problem, target="hub")
+    return await route.operation(RestCall(request, service, hub_name, params))
+
+
+def split_path(raw_path: str) -> list[str]:
+    """Split a still-encoded path (query ignored) into segments, decoding each exactly once.
+
+    >>> split_path("/api/hubs/chat/groups/g%201%2Fx+%C3%BC/:send?api-version=2024-12-01")
+    ['api', 'hubs', 'chat', 'groups', 'g 1/x+ü', ':send']
+    """
+    path = raw_path.split("?", 1)[0]
+    parts = path.split("/")[1:]
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # a trailing '/'
+    try:
+        return [unquote(part, errors="strict") for part in parts]
+    except UnicodeDecodeError:
+        raise bad_request(f"the path {path!r} has percent-escapes that are not UTF-8; percent-encode names "
+                          "as UTF-8 (the SDKs do)", target="path") from None
+
+
+def find_route(method: str, segments: list[str], path: str) -> tuple[Route, dict[str, str]]:
+    """The route for ``method`` and the segments below ``/api/hubs/{hub}/``, with its path parameters.
+
+    Raises 404 for an unknown path and 405 (listing the allowed methods) for a known path.
+    """
+    allowed: list[str] = []
+    for route, pattern in _PATTERNS:
+        params = _match(pattern, segments)
+        if params is None:
+            continue
+        if route.method == method:
+            return route, params
+        allowed.append(route.method)
+    if allowed:
+        raise RestError(405, "Error.MethodNotAllowed", f"{method} is not supported on {path!r}; use "
+                                                       f"{' or '.join(allowed)}")
+    raise RestError(404, "Error.NotFound", f"no REST operation at {path!r} (see REST-API.md for the paths)")
+
+
+def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    if len(pattern) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for expected, segment in zip(pattern, segments, strict=True):
+        if expected.startswith("{"):
+            params[expected[1:-1]] = segment
+        elif expected.lower() != segment.lower():
+            return None
+    return params
+
+
+def authenticate(request: web.Request, access_key: str) -> None:
+    """Check ``Authorization: Bearer <jwt>`` against the URL of this request; 401 otherwise."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise RestError(401, "Error.Unauthorized",
+                        "the request has no 'Authorization: Bearer <jwt>' header; call the REST API through "
+                        "WebPubSubServiceClient built with this service's connection string")
+    try:
+        validate_rest_token(token.strip(), access_key,
+                            request_urls=rest_audiences(request.scheme, request.host, request.raw_path))
+    except TokenError as exc:
+        raise RestError(401, "Error.Unauthorized", str(exc)) from None
+
+
+def error_response(error: RestError) -> web.Response:
+    """``{"code", "message"[, "target"]}`` with ``x-ms-error-code`` (HEAD answers drop the body)."""
+    headers = {"x-ms-error-code": error.code}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="wpsnb local Web PubSub"'
+    return web.json_response(error.body(), status=error.status, headers=headers)
