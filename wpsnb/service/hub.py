@@ -28,7 +28,7 @@ from ..protocol.messages import Disconnected, is_reliable
 from ..protocol.names import hub_key
 from ..protocol.permissions import Permissions
 from ..protocol.reliable import OutboxOverflow, ReliableOutbox
-from .writer import FrameWriter
+from .writer import DEFAULT_LIMIT, FrameWriter
 
 if TYPE_CHECKING:
     from ..protocol.filter import Filter
@@ -327,12 +327,17 @@ class Hub:
 
 
 class Service:
-    """Every hub of one local service, plus its settings."""
+    """Every hub of one local service, plus its settings.
+
+    ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`).
+    """
 
     def __init__(self, access_key: str, *, recovery_window: float = RECOVERY_WINDOW,
-                 schedule: Callable[[float, Callable[[], None]], Any] | None = None):
+                 schedule: Callable[[float, Callable[[], None]], Any] | None = None,
+                 send_buffer_limit: int = DEFAULT_LIMIT):
         self.access_key = access_key
         self.recovery_window = recovery_window
+        self.send_buffer_limit = send_buffer_limit
         self.hubs: dict[str, Hub] = {}
         self._schedule = schedule
 

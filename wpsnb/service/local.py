@@ -26,6 +26,7 @@ from aiohttp import web
 from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
 from .app import build_app
 from .hub import RECOVERY_WINDOW, Service
+from .writer import DEFAULT_LIMIT
 
 log = logging.getLogger("wpsnb.service")
 T = TypeVar("T")
@@ -36,17 +37,21 @@ class LocalService:
 
     ``port=0`` picks a free port. A random access key is generated unless one is given.
     ``.connection_string`` is usable verbatim by ``WebPubSubServiceClient.from_connection_string``.
+    ``send_buffer_limit``: bytes a connection may have waiting to be sent before the service aborts it
+    (a client that stopped reading); ``recovery_window``: seconds a dropped reliable session is kept.
     """
 
     def __init__(self, port: int = 0, access_key: str | None = None, host: str = "127.0.0.1", *,
-                 recovery_window: float = RECOVERY_WINDOW, start: bool = True):
+                 recovery_window: float = RECOVERY_WINDOW, send_buffer_limit: int = DEFAULT_LIMIT,
+                 start: bool = True):
         if access_key is not None:
             problem = access_key_problem(access_key)
             if problem:
                 raise ValueError(f"access_key is not usable: {problem}")
         self.host = host
         self.access_key = access_key or generate_access_key()
-        self.service = Service(self.access_key, recovery_window=recovery_window)
+        self.service = Service(self.access_key, recovery_window=recovery_window,
+                               send_buffer_limit=send_buffer_limit)
         self._requested_port = port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None

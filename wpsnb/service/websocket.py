@@ -38,7 +38,7 @@ from ..protocol.tokens import (
 )
 from .dispatch import dispatch
 from .hub import Hub, Service, Session
-from .writer import FrameWriter
+from .writer import DEFAULT_LIMIT, FrameWriter
 
 log = logging.getLogger("wpsnb.service")
 
@@ -57,10 +57,10 @@ class ClientSocket:
 
     __slots__ = ("ws", "writer", "closing", "_transport", "_tasks")
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport):
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int = DEFAULT_LIMIT):
         self.ws = ws
         self._transport = transport
-        self.writer = FrameWriter(transport, on_overflow=self.abort)
+        self.writer = FrameWriter(transport, limit=limit, on_overflow=self.abort)
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -138,7 +138,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME,
                                compress=False, autoping=True)
     await ws.prepare(request)
-    socket = ClientSocket(ws, request.transport)  # type: ignore[arg-type]
+    socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
     session = Session(hub, user_id=claims.user_id, protocol=protocol, roles=claims.roles,
                       claims=claims.claims, peer=request.remote or "")
     session.socket = socket
@@ -181,7 +181,7 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
         previous.abort()
-    socket = ClientSocket(ws, request.transport)  # type: ignore[arg-type]
+    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit)  # type: ignore[arg-type]
     hub.attach(session, socket)
     await _read_frames(ws, socket, session, None)
     return ws
