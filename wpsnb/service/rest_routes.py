@@ -208,8 +208,14 @@ def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
     try:
         text = body.decode(charset or "utf-8")
     except (UnicodeDecodeError, LookupError) as exc:
+        hint = ""
+        if isinstance(exc, UnicodeDecodeError) and exc.reason == "unexpected end of data":
+            # azure-core sets Content-Length to len(str), and aiohttp (the aio SDK's transport) obeys it.
+            hint = (" The body was cut short inside a character: the client counted characters instead of "
+                    "bytes for Content-Length (the aio Python SDK does this for a str body; pass "
+                    "text.encode() instead).")
         raise bad_request(f"the body is not valid {charset or 'utf-8'} text ({exc}); send UTF-8 or use "
-                          "Content-Type application/octet-stream for binary data", target="body") from None
+                          f"Content-Type application/octet-stream for binary data.{hint}", target="body") from None
     if data_type == "text":
         return text
     try:
