@@ -33,6 +33,11 @@ _PUBLIC = {
 __all__ = [*_PUBLIC, "__version__"]
 
 
+# ``negotiate`` is both a submodule and a function: importing the submodule first (as wpsnb.notebook does)
+# would bind the *module* to ``wpsnb.negotiate`` and bypass __getattr__. Binding the function eagerly wins.
+from .negotiate import negotiate  # noqa: E402, F401
+
+
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
