@@ -7,10 +7,13 @@ writes them all with one ``transport.writelines()`` per event-loop tick. The fra
 aiohttp still writes pongs and close frames itself, which is safe because neither side yields
 to the event loop in the middle of a frame.
 
-The bound: a subscriber that does not read makes its transport buffer grow. When queued plus
-buffered bytes pass ``limit`` the writer stops writing, drops what it holds and calls
-``on_overflow`` (the service then aborts that one connection; reliable clients recover and get
-their unacknowledged messages replayed). Nobody else waits for a slow subscriber.
+The bound: a subscriber that does not read makes its transport buffer grow. When, at a flush,
+the bytes earlier flushes left unsent pass ``limit``, the writer stops writing, drops what it
+holds and calls ``on_overflow`` (the service then aborts that one connection; reliable clients
+recover and get their unacknowledged messages replayed). Frames queued within one tick do not
+count: a burst, or a recovery replay (bounded by the reliable outbox, possibly larger than
+``limit``), is written whole to a client that is keeping up. Nobody else waits for a slow
+subscriber.
 
 Example::
 
@@ -85,8 +88,6 @@ class FrameWriter:
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
-        elif self._queued_bytes > self.limit:
-            self._overflow()
 
     def flush(self) -> None:
         """Write everything queued with one system call (normally called by the loop)."""
@@ -97,7 +98,7 @@ class FrameWriter:
         if transport.is_closing():
             self._drop()
             return
-        if transport.get_write_buffer_size() + self._queued_bytes > self.limit:
+        if transport.get_write_buffer_size() > self.limit:
             self._overflow()
             return
         queue = self._queue
