@@ -1,0 +1,189 @@
+// The page side of wpsnb's live widgets (see feed.py): one store of records per widget model,
+// shared by every view of it. Python joins this file and the widget's own file into one module.
+//
+// Records carry an index "i" that only grows. The store takes them from three places:
+// - {"kind": "batch"} custom messages (live, at most ~20 a second);
+// - {"kind": "replay"} answers to the store's own request (the kernel's whole ring buffer);
+// - the "history" trait (the last few hundred records: a saved notebook, a page without a kernel).
+// It keeps records it has not seen (i > last), at most `limit` of them, and tells its views what
+// changed. Views coalesce those changes and touch the DOM once per animation frame.
+
+const STORES = new Map();
+
+class FeedStore {
+  constructor(model) {
+    this.model = model;
+    this.key = model.get("_key");
+    this.limit = Math.max(1, model.get("limit") || 10000);
+    this.records = [];
+    this.last = -1; // highest record index seen
+    this.header = model.get("header") || {};
+    this.views = new Set();
+    this.requestId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    this.replayBuffer = null;
+    this.replied = false; // the kernel answered: it is alive
+    this.onMessage = (msg) => this.receive(msg);
+    this.onHistory = () => this.append(this.model.get("history") || [], "history");
+    this.onHeader = () => this.setHeader(this.model.get("header") || {});
+    model.on("msg:custom", this.onMessage);
+    model.on("change:history", this.onHistory);
+    model.on("change:header", this.onHeader);
+    this.append(model.get("history") || [], "history");
+    this.requestReplay();
+  }
+
+  requestReplay() {
+    try {
+      this.model.send({ kind: "replay", request: this.requestId });
+    } catch (error) {
+      // No kernel (a saved notebook): the history trait is all there is.
+    }
+  }
+
+  receive(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.header) this.setHeader(msg.header, true);
+    switch (msg.kind) {
+      case "batch":
+        this.replied = true;
+        this.append(msg.records || [], "batch");
+        break;
+      case "replay":
+        if (msg.request !== this.requestId) return; // another page's request
+        this.replied = true;
+        if (msg.first) this.replayBuffer = [];
+        if (this.replayBuffer) this.replayBuffer.push(...(msg.records || []));
+        if (msg.last && this.replayBuffer) {
+          const records = this.replayBuffer.slice(-this.limit);
+          this.replayBuffer = null;
+          this.records = records;
+          if (records.length) this.last = Math.max(this.last, records[records.length - 1].i);
+          this.emit({ reset: true });
+        }
+        break;
+      case "clear":
+        this.records = [];
+        this.last = Math.max(this.last, msg.through ?? -1);
+        this.emit({ reset: true });
+        break;
+      default:
+        this.emit({ message: msg });
+    }
+  }
+
+  append(records, source) {
+    const fresh = [];
+    for (const record of records) {
+      if (record && record.i > this.last) {
+        fresh.push(record);
+        this.last = record.i;
+      }
+    }
+    if (!fresh.length) return;
+    this.records.push(...fresh);
+    const excess = this.records.length - this.limit;
+    if (excess > 0) this.records.splice(0, excess);
+    this.emit({ appended: fresh, source });
+  }
+
+  setHeader(header, live = false) {
+    this.header = header;
+    this.emit({ header: true, live });
+  }
+
+  emit(change) {
+    for (const view of this.views) {
+      try {
+        view(change);
+      } catch (error) {
+        console.error("wpsnb view update failed", error);
+      }
+    }
+  }
+
+  subscribe(view) {
+    this.views.add(view);
+    return () => this.views.delete(view);
+  }
+
+  dispose() {
+    this.model.off("msg:custom", this.onMessage);
+    this.model.off("change:history", this.onHistory);
+    this.model.off("change:header", this.onHeader);
+    this.views.clear();
+    if (STORES.get(this.key) === this) STORES.delete(this.key);
+  }
+}
+
+function storeFor(model) {
+  const key = model.get("_key");
+  let store = STORES.get(key);
+  if (!store) {
+    store = new FeedStore(model);
+    STORES.set(key, store);
+  }
+  return store;
+}
+
+function initializeStore({ model }) {
+  const key = model.get("_key");
+  const old = STORES.get(key);
+  if (old) old.dispose(); // the module was re-bound (e.g. hot reload): start over
+  const store = new FeedStore(model);
+  STORES.set(key, store);
+  return () => store.dispose();
+}
+
+// Calls `paint()` at most once per animation frame, however often `schedule()` is called.
+function frameScheduler(paint) {
+  let pending = false;
+  return function schedule() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      paint();
+    });
+  };
+}
+
+// Small DOM helper: h("div", {class: "x", dataset: {i: 1}, onclick: f}, child, "text").
+function h(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name in node && typeof value !== "string") node[name] = value;
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function clockTime(ms) {
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function formatCount(n) {
+  return Number(n || 0).toLocaleString("en-US");
+}
+
+function formatBytes(n) {
+  n = Number(n || 0);
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// Follow-tail: true while the scroller sits at (or within a few pixels of) its bottom.
+function atBottom(scroller) {
+  return scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
+}

@@ -1,0 +1,336 @@
+"""StreamView: a live view of the messages a Web PubSub connection receives, inline in a notebook.
+
+It negotiates, connects, joins the groups, and shows every message as it arrives: text as a
+monospace log that keeps whitespace, JSON pretty-printed and collapsible, binary as its size and a
+hex preview, with group and sender; system events (connected, disconnected, joined, state
+changes) styled apart. The page has pause/resume, clear, filters by group and text, follow-tail
+with "jump to latest", and a box to publish to a group (a refusal, e.g. ``Forbidden``, is shown
+inline with the service's reason).
+
+It stays fast and bounded: the kernel keeps the last ``limit`` messages (default 10,000) and sends
+new ones to the page in batches at most ``max_rate`` times a second (see :mod:`.feed`); the page
+keeps ``limit`` records and renders at most ``rows`` of them.
+
+Example::
+
+    import wpsnb
+    service = wpsnb.LocalService()
+    view = wpsnb.StreamView(service, groups=["lab"], roles=["webpubsub.sendToGroup.lab"])
+    view                                    # the widget; in plain IPython a text summary
+    view.publish("hello")                   # to the first group; shows up in the view
+    view.close()                            # disconnects (re-running the cell does this too)
+
+``source`` is what every wpsnb entry point accepts (a connection string, a ``LocalService``, a
+``/negotiate`` URL, a client access URL) or an existing :class:`wpsnb.Client`. A client that the
+view creates is closed by ``view.close()``; a client you pass in is yours: the view only stops
+listening to it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import traitlets
+
+from ..protocol.messages import RELIABLE_PROTOCOL
+from .live_widget import LiveWidget, Record, bundle
+
+TEXT_PREVIEW = 4_096  # characters of a text or JSON payload kept for display; the journal has the rest
+HEX_PREVIEW = 64  # bytes of a binary payload shown as hex
+SUMMARY_LINES = 5
+
+
+class StreamView(LiveWidget):
+    """Shows the messages a connection receives; see the module docs.
+
+    >>> view = StreamView(service, groups=["lab"])           # doctest: +SKIP
+    >>> view.count, view.state                                # doctest: +SKIP
+    (0, 'connected')
+    """
+
+    _esm = bundle("feed.js", "stream_view.js")
+    _css = bundle("widgets.css", "stream_view.css")
+    publish_box = traitlets.Bool(True, help="Show the box that publishes to a group").tag(sync=True)
+
+    def __init__(
+        self,
+        source: Any = None,
+        hub: str | None = None,
+        groups: Iterable[str] = (),
+        roles: Iterable[str] | None = None,
+        user_id: str | None = None,
+        protocol: str = RELIABLE_PROTOCOL,
+        *,
+        limit: int = 10_000,
+        rows: int = 1_000,
+        max_rate: float = 20.0,
+        history: int = 500,
+        title: str | None = None,
+        publish_box: bool = True,
+        key: str | None = None,
+        timeout: float = 10.0,
+        journal_size: int = 10_000,
+        record_to: str | None = None,
+    ):
+        if isinstance(groups, str):
+            raise TypeError(f"groups must be a list of group names, not the string {groups!r}: use groups=[{groups!r}]")
+        self._groups = list(dict.fromkeys(groups))
+        self._count = 0
+        self._reason: str | None = None  # why the last connection ended
+        self._unsubscribe: list[Any] = []
+        self.client, self._owns_client, self._token_groups = _attach_client(
+            source, hub=hub, groups=self._groups, roles=roles, user_id=user_id, protocol=protocol,
+            journal_size=journal_size, record_to=record_to,
+        )  # fmt: skip
+        self.hub: str = self.client.async_client.hub
+        self._joined: list[str] = []
+        super().__init__(
+            limit=limit, rows=rows, max_rate=max_rate, history=history, key=key,
+            title=title if title is not None else f"StreamView · hub {self.hub}", publish_box=publish_box,
+        )  # fmt: skip
+        try:
+            self._listen()
+            self._start(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- what users call --
+
+    @property
+    def state(self) -> str:
+        """The client's connection state (``"connected"``, ``"recovering"``, ``"disconnected"``...)."""
+        return str(getattr(self.client, "state", "unknown"))
+
+    @property
+    def connection_id(self) -> str | None:
+        return getattr(self.client, "connection_id", None)
+
+    @property
+    def user_id(self) -> str | None:
+        return getattr(self.client, "user_id", None)
+
+    @property
+    def groups(self) -> list[str]:
+        """The groups this view joined (or was put in by its token)."""
+        return list(self._joined)
+
+    @property
+    def count(self) -> int:
+        """Messages received since the view was created (``clear()`` does not reset it)."""
+        return self._count
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the last couple of seconds."""
+        return float(self.header.get("rate", 0.0))
+
+    def publish(self, data: Any, group: str | None = None, data_type: str | None = None, *,
+                ack: bool = True, timeout: float = 10.0) -> None:
+        """Send ``data`` to ``group`` (default: the first group) through this view's connection.
+
+        ``data_type`` defaults to ``"text"`` for a str, ``"binary"`` for bytes and ``"json"`` otherwise.
+        Raises :class:`wpsnb.WebPubSubError` when the service refuses (e.g. ``Forbidden``: the
+        connection needs the role ``webpubsub.sendToGroup`` or ``webpubsub.sendToGroup.<group>``).
+
+        >>> view.publish({"step": 1, "loss": 0.5})           # doctest: +SKIP
+        """
+        if group is None:
+            if not self._groups:
+                raise ValueError("this view has no group to publish to: pass group='name'")
+            group = self._groups[0]
+        if data_type is None:
+            data_type = "text" if isinstance(data, str) else "binary" if isinstance(data, bytes | bytearray) else "json"
+        self.client.send_to_group(group, data, data_type=data_type, ack=ack, timeout=timeout)
+
+    # -- connecting --
+
+    def _listen(self) -> None:
+        client = self.client
+        self._unsubscribe = [
+            client.on_message(self._on_message),
+            client.on_connected(self._on_connected),
+            client.on_disconnected(self._on_disconnected),
+            client.on_state(self._on_state),
+        ]
+
+    def _start(self, timeout: float) -> None:
+        client = self.client
+        if self.state != "connected":
+            self._system("connecting", f"connecting to hub {self.hub}")
+            client.connect(timeout=timeout)
+        for group in self._groups:
+            if group in self._token_groups:
+                self._joined.append(group)
+                self._system("joined", f"in group {group} (from the access token)", group=group)
+                continue
+            try:
+                client.join_group(group, timeout=timeout)
+            except Exception as error:  # shown in the view: the user sees why, the rest still works
+                name = getattr(error, "name", type(error).__name__)
+                self._system("error", f"could not join group {group}: {name}: {error}", group=group, level="error")
+            else:
+                self._joined.append(group)
+                self._system("joined", f"joined group {group}", group=group)
+        self.feed.flush()
+
+    def _on_message(self, message: Any) -> None:
+        self._count += 1
+        self.feed.push(message)
+
+    def _on_connected(self, connected: Any) -> None:
+        self._reason = None
+        self._system("connected", f"connected: connectionId {connected.connection_id}, userId {connected.user_id}")
+
+    def _on_disconnected(self, disconnected: Any) -> None:
+        self._reason = getattr(disconnected, "message", None) or None
+        self._system("disconnected", f"disconnected{': ' + self._reason if self._reason else ''}", level="warning")
+
+    def _on_state(self, state: str) -> None:
+        if state in ("recovering", "reconnecting", "closed"):
+            self._system("state", f"state: {state}", level="warning")
+
+    def _system(self, event: str, text: str, *, group: str | None = None, level: str = "info") -> None:
+        self.feed.push(_SystemEvent(event, text, group, level))
+
+    def _release(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            try:
+                unsubscribe()
+            except Exception:
+                pass
+        self._unsubscribe.clear()
+        if self._owns_client:
+            self.client.close()
+
+    # -- page requests --
+
+    def _handle(self, kind: str, content: dict[str, Any]) -> None:
+        if kind == "publish":
+            # The ack may take a while: never make the kernel's shell thread wait for it.
+            threading.Thread(target=self._publish_from_page, args=(content,), daemon=True).start()
+        elif kind == "pause":
+            self.paused = bool(content.get("paused"))
+
+    def _publish_from_page(self, content: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"kind": "publish-result", "id": content.get("id"), "ok": True}
+        try:
+            self.publish(content.get("data"), group=content.get("group") or None,
+                         data_type=content.get("dataType") or None)
+        except Exception as error:
+            name = getattr(error, "name", type(error).__name__)
+            reply.update(ok=False, error={"name": name, "message": str(error)})
+        self.send(reply)
+
+    # -- records --
+
+    def _convert(self, item: Any, wall_time: float, index: int) -> Record | None:
+        if isinstance(item, _SystemEvent):
+            return {"kind": "system", "t": wall_time * 1000, "event": item.event, "text": item.text,
+                    "group": item.group, "level": item.level}
+        return message_record(item, wall_time)
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "state": self.state, "connectionId": self.connection_id, "userId": self.user_id, "hub": self.hub,
+            "groups": list(self._joined), "count": self._count, "reason": self._reason,
+        }  # fmt: skip
+
+    def _summary(self) -> str:
+        header = self._header_now()
+        who = f"connection {header['connectionId']}, user {header['userId']}" if header["connectionId"] else ""
+        lines = [
+            f"StreamView · hub {self.hub} · {header['state']}{f' ({who})' if who else ''}",
+            f"groups: {', '.join(header['groups']) or '-'} · {header['count']:,} messages · {header['rate']:g}/s",
+        ]
+        for record in self.feed.records()[-SUMMARY_LINES:]:
+            lines.append("  " + record_text(record))
+        return "\n".join(lines)
+
+
+class _SystemEvent:
+    __slots__ = ("event", "group", "level", "text")
+
+    def __init__(self, event: str, text: str, group: str | None, level: str):
+        self.event, self.text, self.group, self.level = event, text, group, level
+
+
+def message_record(message: Any, wall_time: float) -> Record:
+    """The display record of a received data message (payload cut to a preview).
+
+    >>> from wpsnb.protocol.messages import DataMessage
+    >>> r = message_record(DataMessage(source="group", group="lab", data="hi", data_type="text"), 0.0)
+    >>> r["group"], r["dataType"], r["data"], r["size"]
+    ('lab', 'text', 'hi', 2)
+    """
+    data_type = getattr(message, "data_type", "json")
+    record: Record = {
+        "kind": "message", "t": wall_time * 1000, "source": getattr(message, "source", "group"),
+        "group": getattr(message, "group", None), "from": getattr(message, "from_user_id", None),
+        "dataType": data_type, "seq": getattr(message, "sequence_id", None),
+    }  # fmt: skip
+    data = getattr(message, "data", None)
+    if isinstance(data, bytes | bytearray | memoryview):
+        data = bytes(data)
+        record["size"] = len(data)
+        record["data"] = data[:HEX_PREVIEW].hex(" ")
+        record["truncated"] = len(data) > HEX_PREVIEW
+    elif data_type == "text" and isinstance(data, str):
+        record["size"] = len(data) if data.isascii() else len(data.encode("utf-8"))
+        record["data"] = data[:TEXT_PREVIEW]
+        record["truncated"] = len(data) > TEXT_PREVIEW
+    else:
+        text = json.dumps(data, ensure_ascii=False, default=repr)
+        record["size"] = len(text) if text.isascii() else len(text.encode("utf-8"))
+        if len(text) > TEXT_PREVIEW:  # too big to pretty-print: a text preview instead
+            record["data"], record["truncated"], record["preview"] = text[:TEXT_PREVIEW], True, True
+        else:
+            record["data"] = data if data_type == "json" else text
+    return record
+
+
+def record_text(record: Record) -> str:
+    """One line for a record, as the text summary shows it."""
+    clock = time.strftime("%H:%M:%S", time.localtime(record.get("t", 0) / 1000))
+    if record.get("kind") == "system":
+        return f"{clock} · {record.get('text', '')}"
+    where = f"[{record['group']}]" if record.get("group") else f"({record.get('source')})"
+    sender = f" {record['from']}" if record.get("from") else ""
+    data = record.get("data")
+    if record.get("dataType") in ("binary", "protobuf"):
+        body = f"<{record.get('dataType')} {record.get('size', 0)} B> {data}"
+    elif isinstance(data, str):
+        body = data
+    else:
+        body = json.dumps(data, ensure_ascii=False)
+    body = body.replace("\n", "⏎ ")
+    return f"{clock} {where}{sender}: {body[:100]}{'…' if len(body) > 100 else ''}"
+
+
+def _attach_client(source: Any, *, hub: str | None, groups: list[str], roles: Iterable[str] | None,
+                   user_id: str | None, protocol: str, journal_size: int,
+                   record_to: str | None) -> tuple[Any, bool, set[str]]:
+    """``(client, the view owns it, groups the access token already puts it in)``."""
+    from ..client import Client
+
+    if isinstance(source, Client):
+        options = {"hub": hub, "roles": roles, "user_id": user_id, "record_to": record_to}
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply when StreamView creates the client; this Client was made "
+                             "with its own: pass them to wpsnb.Client(...) instead, or pass the source itself")
+        return source, False, set()
+    from ..negotiate import resolve_source
+
+    kind, _ = resolve_source(source)
+    # A connection string mints the token here: put the groups in it (no joinLeaveGroup role needed).
+    token_groups = groups if kind == "connection_string" else []
+    # message_buffer=0: the view listens through a callback; nothing reads client.messages().
+    client = Client(source, hub=hub or "stream", user_id=user_id, roles=list(roles) if roles else None,
+                    groups=token_groups or None, protocol=protocol, journal_size=journal_size, record_to=record_to,
+                    message_buffer=0)
+    return client, True, set(token_groups)
