@@ -423,15 +423,15 @@ def _continuation(connection_id: str) -> str:
 def _read_continuation(values: list[str]) -> str | None:
     if not values:
         return None
+    invalid = bad_request("continuationToken is not one this service issued; follow the nextLink of the "
+                          "previous page, or leave it out to start from the first page", target="continuationToken")
     token = values[0]
+    if len(values) > 1 or not token:
+        raise invalid
     try:
-        if len(values) > 1 or not token:
-            raise ValueError
         return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise bad_request("continuationToken is not one this service issued; follow the nextLink of the "
-                          "previous page, or leave it out to start from the first page",
-                          target="continuationToken") from None
+        raise invalid from None
 
 
 # ---- existence (200 / 404) -----------------------------------------------------------------------
