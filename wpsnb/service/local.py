@@ -30,6 +30,7 @@ from .writer import DEFAULT_LIMIT
 
 log = logging.getLogger("wpsnb.service")
 T = TypeVar("T")
+SHUTDOWN_REASON = "The local service is stopping."
 
 
 class LocalService:
@@ -107,8 +108,18 @@ class LocalService:
         return int(sockets[0].getsockname()[1])
 
     async def _shutdown(self) -> None:
+        # Say goodbye to every client first (disconnected message, close 1001), so the handlers end
+        # at once instead of being cancelled after aiohttp's shutdown timeout.
+        for hub in list(self.service.hubs.values()):
+            for session in list(hub.sessions.values()):
+                hub.end_session(session, SHUTDOWN_REASON, code=1001)
         if self._runner is not None:
             await self._runner.cleanup()
+        # Closing handshakes with clients that stopped reading never finish: cancel, don't leak them.
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def stop(self) -> None:
         """Close every connection and stop the service thread."""
