@@ -20,6 +20,10 @@ MEGABYTE = 1024 * 1024
 INVALID_MESSAGES = {
     "not JSON": "{not json",
     "JSON array": "[1, 2]",
+    "NaN (not JSON)": '{"type": "sendToGroup", "group": "lab", "data": {"x": NaN}}',
+    "Infinity (not JSON)": '{"type": "sendToGroup", "group": "lab", "data": -Infinity}',
+    "number beyond float range": '{"type": "sendToGroup", "group": "lab", "data": [1e400], "ackId": 1}',
+    "nested too deeply": '{"type": "sendToGroup", "group": "lab", "data": ' + "[" * 5000 + "]" * 5000 + "}",
     "JSON string": '"joinGroup"',
     "no type": '{"group": "lab"}',
     "type not a string": '{"type": 1, "group": "lab"}',

@@ -384,9 +384,16 @@ class Envelope:
 # ---- field helpers -----------------------------------------------------------------------------
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _load_object(text: str | bytes) -> dict[str, Any]:
     try:
-        frame = json.loads(text)
+        # Python's json accepts NaN/Infinity; JSON (RFC 8259) does not, nor can they be re-encoded.
+        frame = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidMessage("frame is nested too deeply to parse; send flatter JSON") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(f"frame is not valid JSON ({exc}); send one JSON object per text frame") from None
     if not isinstance(frame, dict):

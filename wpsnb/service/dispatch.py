@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-from ..protocol.json_codec import Envelope, encode_service_message
+from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message
 from ..protocol.messages import (
     Ack,
     AckError,
@@ -29,7 +29,10 @@ _PONG = encode_service_message(Pong())
 
 
 def dispatch(session: Session, message: ClientMessage) -> None:
-    """Carry out one client message on behalf of ``session``."""
+    """Carry out one client message on behalf of ``session``.
+
+    Raises :class:`InvalidMessage` (before doing anything) for data that parsed but cannot be sent on.
+    """
     kind = type(message)
     if kind is SendToGroup:
         _send_to_group(session, message)  # type: ignore[arg-type]
@@ -52,8 +55,13 @@ def _send_to_group(session: Session, message: SendToGroup) -> None:
     if not session.permissions.can_send_to(message.group):
         _fail(session, ack_id, "Forbidden", session.permissions.forbidden_reason("send", message.group))
         return
-    envelope = Envelope.build("group", message.data_type, message.data, group=message.group,
-                              from_user_id=session.user_id)
+    try:
+        envelope = Envelope.build("group", message.data_type, message.data, group=message.group,
+                                  from_user_id=session.user_id)
+    except (ValueError, RecursionError) as exc:
+        # Parsed but not re-encodable: a number beyond float range (1e400) or extreme nesting.
+        raise InvalidMessage(f"sendToGroup: 'data' cannot be passed on as JSON ({exc}); send finite numbers "
+                             "and less deeply nested values", field="data") from None
     session.hub.send_to_group(message.group, envelope, skip=session if message.no_echo else None)
     _succeed(session, ack_id)
 

@@ -202,12 +202,11 @@ async def _read_frames(ws: web.WebSocketResponse, socket: ClientSocket, session:
                     _raw_frame(session, socket, raw_mode, msg.data, False)
                     continue
                 try:
-                    message = parse_client_message(msg.data)
+                    dispatch(session, parse_client_message(msg.data))
                 except InvalidMessage as exc:
                     _close_invalid(session, socket, exc.close_code, str(exc))
                     why, final = f"invalid frame: {exc}", True
                     break
-                dispatch(session, message)
             elif kind is WSMsgType.BINARY:
                 if session.raw:
                     _raw_frame(session, socket, raw_mode, msg.data, True)
