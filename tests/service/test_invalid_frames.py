@@ -33,6 +33,8 @@ INVALID_MESSAGES = {
     "empty group": '{"type": "leaveGroup", "group": ""}',
     "whitespace group": '{"type": "joinGroup", "group": "   "}',
     "group over 1024 chars": json.dumps({"type": "joinGroup", "group": "g" * 1025}),
+    "group with an unpaired surrogate": r'{"type": "joinGroup", "group": "a\ud800", "ackId": 1}',
+    "text with an unpaired surrogate": r'{"type": "sendToGroup", "group": "lab", "dataType": "text", "data": "\udc00"}',
     "ackId a string": '{"type": "joinGroup", "group": "lab", "ackId": "1"}',
     "ackId negative": '{"type": "joinGroup", "group": "lab", "ackId": -1}',
     "ackId fractional": '{"type": "joinGroup", "group": "lab", "ackId": 1.5}',

@@ -45,6 +45,13 @@ def group_name_problem(group: Any) -> str | None:
         return f"group name is {len(group)} characters long; the limit is {MAX_GROUP_LENGTH}"
     if group.isspace():
         return "group name is only whitespace; use 1 to 1024 characters that are not all whitespace"
+    if not group.isascii():
+        try:
+            group.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # JSON allows "\ud800" escapes; such a name could never be sent back in a UTF-8 frame.
+            return (f"group name has an unpaired surrogate {group[exc.start]!r} at position {exc.start}; "
+                    "use valid Unicode text")
     return None
 
 
