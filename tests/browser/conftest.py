@@ -8,7 +8,8 @@ Follows ``/work/shared/notes/BROWSER-TESTING.md`` (measured on these machines):
 - ``open_notebook(name, notebook)``: writes an ``nbformat`` notebook into that directory, opens it
   in JupyterLab and waits until its kernel is really ready (not just "idle" with no kernel).
 - ``run_all_cells(page)``: Run > Run All Cells, then waits until every cell has finished.
-- ``artifact_path(name)``: where screenshots go (``tests/artifacts/``, kept out of git).
+- ``artifact_path(name)``: where screenshots go (``tests/artifacts/``, kept out of git); a failed
+  test that opened a notebook leaves ``failed-<test>.png`` there.
 
 Every test's kernels are shut down afterwards. Chromium is ``/usr/bin/chromium`` (never a
 downloaded build); these tests skip with the reason when it or JupyterLab is missing.
@@ -186,8 +187,15 @@ def artifact_path() -> Callable[[str], Path]:
     return make
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)  # lets fixtures see whether the test failed
+    return report
+
+
 @pytest.fixture
-def open_notebook(jupyter: JupyterServer, page: Any) -> Iterator[Callable[..., Any]]:
+def open_notebook(jupyter: JupyterServer, page: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """``open_notebook("name.ipynb", nb)`` writes ``nb`` into the server's root and opens it; returns the page.
 
     The notebook must carry kernelspec metadata (``make_notebook`` below sets it), or
@@ -204,6 +212,10 @@ def open_notebook(jupyter: JupyterServer, page: Any) -> Iterator[Callable[..., A
         return page
 
     yield open_
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png", full_page=True)
     for session in jupyter.api("GET", "/api/sessions"):
         try:
             jupyter.api("DELETE", f"/api/sessions/{session['id']}")

@@ -260,8 +260,8 @@ function renderStreamView({ model, el }) {
     const total = store.records.length;
     shown.textContent =
       list.childElementCount < total
-        ? `showing ${formatCount(list.childElementCount)} of ${formatCount(total)} kept`
-        : `${formatCount(total)} kept`;
+        ? `showing ${formatCount(list.childElementCount)} of ${formatCount(total)} records`
+        : `${formatCount(total)} records`;
   }
 
   const schedule = frameScheduler(paint);
