@@ -230,9 +230,10 @@ def run_all_cells() -> Callable[..., None]:
     def run(page: Any, timeout: float = 60) -> None:
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel").filter(has_text="Run All Cells").first.click()
-        # It started: the first prompt shows [*] or a number (a missed click leaves it empty).
+        # It started: the first code cell's prompt shows [*] or a number (a missed click leaves it empty).
         page.wait_for_function(
-            "() => /\\[(\\*|\\d+)\\]/.test(document.querySelector('.jp-Notebook .jp-InputPrompt').textContent)",
+            "() => /\\[(\\*|\\d+)\\]/.test("
+            "document.querySelector('.jp-Notebook .jp-CodeCell .jp-InputPrompt').textContent)",
             timeout=30_000,
         )
         page.wait_for_function(CELLS_DONE, timeout=timeout * 1000)
