@@ -7,6 +7,8 @@ Example::
     from wpsnb.notebook import StreamView, FrameInspector
     view = StreamView(service, groups=["lab"])
     FrameInspector(view)
+    with publish_output("train"):      # or %%publish train after %load_ext wpsnb
+        print("epoch 1")
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 _PUBLIC = {
     "StreamView": ".stream_view",
     "FrameInspector": ".frame_inspector",
+    "publish_output": ".output_capture",
+    "LogHandler": ".log_handler",
 }
 
 __all__ = list(_PUBLIC)

@@ -1,0 +1,124 @@
+"""``%%publish GROUP``: publish a cell's output to a group while the cell runs.
+
+``%load_ext wpsnb`` registers it. Options::
+
+    %%publish GROUP [--hub HUB] [--no-tee] [--source SOURCE] [--when-full block|drop] [--max-queued N]
+
+``--source`` is a connection string, a ``/negotiate`` or client URL, or the name of a variable holding
+one (or a ``wpsnb.LocalService``); by default the ``WebPubSubConnectionString`` variable, else a local
+service started in this kernel. The cell runs as any cell does (IPython syntax, ``await``, the value of
+its last line shown); its stdout, stderr, logging and progress bars are published line by line (see
+:func:`wpsnb.publish_output`), and so is its traceback if it fails — the cell still fails as usual.
+
+Example (in a notebook)::
+
+    %load_ext wpsnb
+
+    %%publish train
+    for epoch in range(3):
+        print(f"epoch {epoch}")
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import IPython
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..negotiate import ENV_VARIABLES
+from .default_source import shared_local_service, shared_local_service_started, source_or_default
+from .output_capture import publish_output
+
+_IPYTHON_DIR = str(Path(IPython.__file__).parent)
+
+
+class CellFailed(Exception):
+    """Raised by ``%%publish`` after its cell failed (the cell's own traceback was shown and published)."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: the real one is already on screen.
+        return [str(self)]
+
+
+@magics_class
+class PublishMagics(Magics):
+    """The ``%%publish`` cell magic."""
+
+    @magic_arguments()
+    @argument("group", help="the group to publish the cell's output to")
+    @argument("--hub", default="stream", help="the hub (default: stream)")
+    @argument("--no-tee", action="store_true", help="publish without showing the output in the notebook")
+    @argument("--source", default=None,
+              help="connection string, /negotiate URL, client URL, or the name of a variable holding one or a "
+                   "LocalService (default: $WebPubSubConnectionString, else a local service in this kernel)")
+    @argument("--when-full", choices=("block", "drop"), default="block",
+              help="when the publish queue is full: wait briefly for room (block, default) or drop the line")
+    @argument("--max-queued", type=int, default=10_000, help="lines the publish queue holds (default 10000)")
+    @cell_magic
+    def publish(self, line: str, cell: str) -> Any:
+        """Publish what this cell writes (stdout, stderr, logging, progress bars, traceback) to a group."""
+        args = parse_argstring(self.publish, line)
+        if _needs_async(self.shell, cell):
+            raise UsageError("top-level await cannot run inside %%publish (the cell would need the kernel's own "
+                             "event loop, which is busy running this cell); in an async cell use\n"
+                             f"  with wpsnb.publish_output({args.group!r}):\n      await ...")
+        source = self._source(args.source)
+        announce = source is None and not shared_local_service_started() and _no_environment_source()
+        publisher = publish_output(args.group, source=source, hub=args.hub, tee=not args.no_tee,
+                                   when_full=args.when_full, max_queued=args.max_queued)
+        if announce:
+            service = shared_local_service()
+            print(f"wpsnb: publishing to a local service in this kernel ({service.endpoint}); watch it with\n"
+                  f"  wpsnb tail {args.group} --hub {args.hub} --connection-string '{service.connection_string}'",
+                  file=sys.stdout)
+        failed: BaseException | None = None
+        with publisher:
+            result = self.shell.run_cell(cell, store_history=False)
+            failed = result.error_before_exec or result.error_in_exec
+            if failed is not None:
+                publisher.publish_exception(failed, _user_frames(failed.__traceback__))
+        if failed is not None:
+            raise CellFailed(f"{type(failed).__name__} in the %%publish {args.group} cell (traceback above; "
+                             f"published to group {args.group})")
+        return None
+
+    def _source(self, value: str | None) -> Any:
+        if value is None:
+            return None
+        value = value.strip("'\"")
+        if value.isidentifier() and value in self.shell.user_ns:
+            return self.shell.user_ns[value]
+        return source_or_default(value)
+
+
+def _no_environment_source() -> bool:
+    return not any(os.environ.get(name, "").strip() for name in ENV_VARIABLES)
+
+
+def _needs_async(shell: Any, cell: str) -> bool:
+    try:
+        return bool(shell.should_run_async(cell, transformed_cell=shell.transform_cell(cell)))
+    except Exception:  # a syntax error: let run_cell report it as usual
+        return False
+
+
+def _user_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback without IPython's own leading frames (the published one starts in the cell)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_IPYTHON_DIR):
+        tb = tb.tb_next
+    return tb
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%%publish`` (``%load_ext wpsnb`` calls this)."""
+    ipython.register_magics(PublishMagics)
+
+
+__all__ = ["CellFailed", "PublishMagics", "load_ipython_extension"]

@@ -1,0 +1,225 @@
+"""``publish_output``: publish everything a block of code writes to stdout and stderr, live.
+
+While the block runs, ``sys.stdout`` and ``sys.stderr`` are replaced by tees: what is written still
+reaches the original stream (unless ``tee=False``) and is also cut into lines
+(:mod:`wpsnb.notebook.output_lines`) and queued for a :class:`~wpsnb.notebook.publisher.Publisher`,
+which publishes it to the group from another thread. Logging handlers that write to the original
+stdout/stderr (``logging.basicConfig()`` in an earlier cell) are pointed at the tees too, and an
+uncaught exception's traceback is published before it propagates. At the end everything queued is
+flushed and a one-line summary is printed and published: ``published N lines to group G (M dropped)``.
+
+What subscribers receive is terminal text (see :mod:`wpsnb.notebook.output_lines`): complete lines
+end with ``"\\n"``, progress-bar updates start with ``"\\r"``; lines waiting together share a message.
+Writes made by wpsnb's own threads (``wpsnb-*``) are shown but not published, so the client's own
+warnings can never feed back into the stream.
+
+Example::
+
+    >>> import wpsnb
+    >>> with wpsnb.publish_output("train") as published:       # doctest: +SKIP
+    ...     for epoch in range(3):
+    ...         print(f"epoch {epoch} loss {1 / (epoch + 1):.2f}")
+    epoch 0 loss 1.00
+    epoch 1 loss 0.50
+    epoch 2 loss 0.33
+    published 3 lines to group train (0 dropped)
+    >>> published.stats.lines                                   # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import traceback
+from types import TracebackType
+from typing import Any, TextIO
+
+from .default_source import source_or_default
+from .output_lines import LineSplitter
+from .publisher import Publisher, PublishStats, WhenFull
+
+_OWN_THREAD_PREFIX = "wpsnb-"
+
+
+class TeeStream:
+    """A text stream that writes through to ``original`` and publishes complete lines.
+
+    Anything it does not define (``encoding``, ``fileno``, ...) is the original's.
+    """
+
+    def __init__(self, original: TextIO, publisher: Publisher, *, tee: bool = True, update_interval: float = 0.2):
+        self.original = original
+        self.publisher = publisher
+        self.tee = tee
+        self._splitter = LineSplitter(update_interval)
+        self._lock = threading.Lock()
+        self._own_threads: dict[int, bool] = {}
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to the original stream (if teeing) and queue its complete lines."""
+        if self.tee:
+            self.original.write(text)
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        ident = threading.get_ident()
+        own = self._own_threads.get(ident)
+        if own is None:
+            own = self._own_threads[ident] = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
+        if own:
+            return len(text)
+        publisher = self.publisher
+        with self._lock:
+            for line in self._splitter.feed(text, time.monotonic()):
+                publisher.put_text(line.wire, 1 if line.complete else 0)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self.tee:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return False  # what is published is not a terminal: tools should not send it colour codes
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def publish_due_update(self) -> None:
+        """Publish the line in progress if it has waited ``update_interval`` (called by the worker thread)."""
+        with self._lock:
+            update = self._splitter.due(time.monotonic())
+            if update is not None:
+                self.publisher.put_text(update.wire, 0, wait=False)
+
+    def finish(self) -> None:
+        """Publish the line in progress, if any, as a complete line."""
+        with self._lock:
+            line = self._splitter.close()
+            if line is not None:
+                self.publisher.put_text(line.wire, 1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+class OutputPublisher:
+    """The context manager :func:`publish_output` returns; ``stats`` holds the outcome after the block."""
+
+    def __init__(self, group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
+                 when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 10_000,
+                 update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
+                 capture_logging: bool = True, user_id: str | None = None, **publisher_options: Any):
+        self.group = group
+        self.tee = tee
+        self.update_interval = update_interval
+        self.flush_timeout = flush_timeout
+        self.summary = summary
+        self.capture_logging = capture_logging
+        self.stats: PublishStats | None = None
+        self.publisher = Publisher(group, source_or_default(source), hub=hub, user_id=user_id, when_full=when_full,
+                                   block_timeout=block_timeout, max_queued=max_queued, **publisher_options)
+        self._streams: dict[str, TeeStream] = {}
+        self._originals: dict[str, TextIO] = {}
+        self._handlers: list[tuple[logging.StreamHandler[Any], TextIO]] = []
+
+    def __enter__(self) -> OutputPublisher:
+        self.publisher.start()
+        self.publisher.tick_interval = min(0.1, self.update_interval or 0.1)
+        for name in ("stdout", "stderr"):
+            original = getattr(sys, name)
+            stream = TeeStream(original, self.publisher, tee=self.tee, update_interval=self.update_interval)
+            self._originals[name] = original
+            self._streams[name] = stream
+            setattr(sys, name, stream)
+            self.publisher.add_tick(stream.publish_due_update)
+        if self.capture_logging:
+            self._redirect_logging()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None:
+            self.publish_exception(exc)
+        self.stop()
+
+    def publish_exception(self, exc: BaseException, tb: TracebackType | None = None) -> None:
+        """Publish ``exc``'s traceback (``tb``, default its own) as plain text lines, as Python prints it."""
+        stderr = self._streams.get("stderr")
+        if stderr is not None:
+            stderr.finish()
+        text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+        for line in text.splitlines():
+            self.publisher.put_text(line + "\n", 1)
+
+    def stop(self) -> PublishStats:
+        """Restore the streams, flush, print and publish the summary; return the stats (idempotent)."""
+        if self.stats is not None:
+            return self.stats
+        self._restore_logging()
+        for name, stream in self._streams.items():
+            stream.finish()
+            if getattr(sys, name) is stream:  # someone else may have replaced it meanwhile: leave theirs
+                setattr(sys, name, self._originals[name])
+        publisher = self.publisher
+        publisher.flush(self.flush_timeout)
+        summary = publisher.stats.summary()
+        if self.summary:
+            publisher.put_text(summary + "\n", 0)
+        self.stats = publisher.close(timeout=5.0)
+        if self.summary:
+            print(summary, file=self._originals.get("stdout", sys.stdout))
+        return self.stats
+
+    # Handlers created before the block hold the original streams, not sys.stdout/sys.stderr.
+    def _redirect_logging(self) -> None:
+        targets = {id(self._originals[name]): self._streams[name] for name in self._originals}
+        loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", ()):
+                stream = getattr(handler, "stream", None)
+                if isinstance(handler, logging.StreamHandler) and id(stream) in targets:
+                    self._handlers.append((handler, stream))
+                    handler.setStream(targets[id(stream)])
+
+    def _restore_logging(self) -> None:
+        for handler, original in self._handlers:
+            if handler.stream in self._streams.values():
+                handler.setStream(original)
+        self._handlers.clear()
+
+
+def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
+                   when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 10_000,
+                   update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
+                   capture_logging: bool = True, user_id: str | None = None,
+                   **publisher_options: Any) -> OutputPublisher:
+    """Publish what the ``with`` block writes to stdout/stderr to ``group``, line by line, while it runs.
+
+    ``source``: connection string, ``LocalService``, ``/negotiate`` URL or client URL; default: the
+    ``WebPubSubConnectionString`` / ``WEBPUBSUB_CONNECTION_STRING`` variable, else a local service started
+    in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued``:
+    the full-queue policy (:mod:`wpsnb.notebook.publisher`). ``update_interval``: at most one update of a
+    progress line per this many seconds. ``flush_timeout``: how long the end waits for acknowledgements.
+    ``summary``: print and publish ``published N lines to group G (M dropped)``. Further keywords
+    (``max_message_chars``, ``linger``, ``max_in_flight``) go to the :class:`Publisher`.
+
+    >>> with publish_output("train", source=service):           # doctest: +SKIP
+    ...     print("epoch 1")
+    epoch 1
+    published 1 line to group train (0 dropped)
+    """
+    return OutputPublisher(group, source=source, hub=hub, tee=tee, when_full=when_full, block_timeout=block_timeout,
+                           max_queued=max_queued, update_interval=update_interval, flush_timeout=flush_timeout,
+                           summary=summary, capture_logging=capture_logging, user_id=user_id, **publisher_options)
+
+
+__all__ = ["OutputPublisher", "TeeStream", "publish_output"]
