@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import socket
 import struct
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import mint_url
+from frame_shapes import assert_service_frame
 from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, open_client
 
 from wpsnb.service.local import LocalService
@@ -138,7 +138,7 @@ async def publish_in_lockstep(publisher: WireClient, healthy: WireClient, data: 
 async def test_stuck_subscriber_does_not_stall_others_and_is_aborted(bounded_service: LocalService) -> None:
     hub = "slow"
     stuck = await StuckClient.connect(mint_url(bounded_service, hub, groups=["lab"]), PLAIN)
-    stuck_id = json.loads(stuck.first_frame)["connectionId"]
+    stuck_id = assert_service_frame(stuck.first_frame, PLAIN)["connectionId"]
     chunk = "s" * 16_000
     async with (
         open_client(mint_url(bounded_service, hub, groups=["lab"]), PLAIN) as healthy,
@@ -167,7 +167,7 @@ async def test_stuck_reliable_subscriber_is_cut_and_recovers_every_message(bound
     hub = "slowreliable"
     url = mint_url(bounded_service, hub, groups=["lab"])
     stuck = await StuckClient.connect(url, RELIABLE)
-    connected = json.loads(stuck.first_frame)
+    connected = assert_service_frame(stuck.first_frame, RELIABLE)
     connection_id = connected["connectionId"]
     published: list[str] = []
     async with (
