@@ -38,9 +38,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from ..protocol.json_codec import InvalidMessage, parse_client_message, parse_service_message
 
@@ -55,9 +54,8 @@ FrameCallback = Callable[["Frame"], Any]
 Notify = Callable[[FrameCallback, "Frame"], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One WebSocket frame as it crossed the wire.
+class Frame(NamedTuple):
+    """One WebSocket frame as it crossed the wire (an immutable named tuple).
 
     ``time`` (``time.monotonic()``) and ``wall_time`` (``time.time()``) say when; ``direction`` is
     ``"sent"`` or ``"received"``; ``raw`` is the frame text (or bytes for a binary frame, or the close

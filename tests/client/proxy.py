@@ -1,0 +1,119 @@
+"""A loopback TCP proxy that tests can sever: every byte passes through untouched until ``sever()``
+aborts all open connections (both sides get a reset, like a dropped Wi-Fi link).
+
+Clients must be minted against the proxy's address (the token audience includes host:port); the
+Host header passes through unchanged, so the service checks the token against the proxy's address.
+
+Example::
+
+    with LoopbackProxy(service.port) as proxy:
+        url = mint_url(f"Endpoint=http://127.0.0.1:{proxy.port};AccessKey={service.access_key};Version=1.0;")
+        ...
+        proxy.sever()          # drop every connection now
+        proxy.refuse = True    # new connections are cut at once until set back to False
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+
+class LoopbackProxy:
+    """Forward ``127.0.0.1:<port>`` to ``127.0.0.1:<target_port>`` in a thread of its own."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.port = 0
+        self.refuse = False
+        self.accepted = 0
+        self.severed = 0
+        self._loop = asyncio.new_event_loop()
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._server: asyncio.base_events.Server | None = None
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="test-proxy", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        ready.set()
+        self._loop.run_forever()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.refuse:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        try:
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+        finally:
+            self._pairs.discard(pair)
+            for side in pair:
+                side.transport.abort()
+
+    def sever(self) -> int:
+        """Abort every open connection now; return how many were cut."""
+        return self._call(self._sever)
+
+    def _sever(self) -> int:
+        pairs = list(self._pairs)
+        for downstream, upstream in pairs:
+            downstream.transport.abort()
+            upstream.transport.abort()
+        self._pairs.clear()
+        self.severed += len(pairs)
+        return len(pairs)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._pairs)
+
+    def _call(self, fn: Any) -> Any:
+        done: asyncio.Future[Any] = asyncio.run_coroutine_threadsafe(_as_coroutine(fn), self._loop)  # type: ignore[assignment]
+        return done.result(10)
+
+    def close(self) -> None:
+        """Cut everything and stop the proxy thread."""
+        if not self._thread.is_alive():
+            return
+        self._call(self._sever)
+        if self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> LoopbackProxy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _as_coroutine(fn: Any) -> Any:
+    return fn()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()
