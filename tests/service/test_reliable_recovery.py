@@ -394,3 +394,20 @@ async def test_overflow_while_detached_drops_the_session(local_service: LocalSer
         await publish(publisher, "lab", [f"m{i}" for i in range(1001)], 1)
     await wait_for_state(local_service, hub, subscriber.connected["connectionId"], None)
     await expect_refused(recovery_url(url, subscriber.connected))
+
+
+async def test_each_drop_gets_a_full_recovery_window(fresh_service: LocalService) -> None:
+    """The window of an earlier drop must not cut short the window of a later one."""
+    window = fresh_service.service.recovery_window
+    url = mint_url(fresh_service, "stream", roles=ALL_ROLES)
+    client = await attach(url)
+    client.drop()
+    await asyncio.sleep(window * 0.5)
+    again = await recover(url, client.connected)
+    await again.until_pong()
+    await asyncio.sleep(window * 0.3)
+    again.drop()  # the first window would end in 0.2 * window
+    await asyncio.sleep(window * 0.5)
+    last = await recover(url, client.connected)
+    assert await last.until_pong() == []
+    await last.ws.close()

@@ -204,9 +204,10 @@ class Hub:
             socket.close(code, reason)
         log.info("closed %s: %s", session.describe(), reason or "client closed")
 
-    def expire_if_still_detached(self, session: Session) -> None:
-        """Called when the recovery window ends."""
-        if session.state == "detached":
+    def expire_if_still_detached(self, session: Session, detached_at: float | None = None) -> None:
+        """Called when the recovery window ends; ``detached_at`` names the drop it was scheduled for, so
+        the window of an earlier drop (recovered since) does not cut a later one short."""
+        if session.state == "detached" and (detached_at is None or session.detached_at == detached_at):
             self.end_session(session, "recovery window expired", code=None)
 
     # -- groups --
@@ -356,4 +357,5 @@ class Service:
     def schedule_expiry(self, session: Session) -> None:
         """Arrange for a detached session to end when the recovery window closes."""
         schedule = self._schedule or asyncio.get_running_loop().call_later
-        schedule(self.recovery_window, lambda: session.hub.expire_if_still_detached(session))
+        detached_at = session.detached_at
+        schedule(self.recovery_window, lambda: session.hub.expire_if_still_detached(session, detached_at))
