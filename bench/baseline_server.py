@@ -2,10 +2,10 @@
 
 No protocol, no tokens, no queue: a subscriber connects to ``/sub?group=g`` (and is greeted with
 one ``ready`` text frame once it is a member), a publisher connects to ``/pub?group=g`` (greeted
-the same way), and every
-text frame the publisher sends is forwarded with one ``await ws.send_str()`` per subscriber, as the
-simplest aiohttp program would do. ``FANOUT-BASELINES.md`` measured this at ~150k frames/s on a
-2-core machine.
+the same way), and every text frame the publisher sends is forwarded with one
+``await ws.send_str()`` per subscriber, as the simplest aiohttp program would do.
+``FANOUT-BASELINES.md`` measured this at ~150k frames/s on a 2-core machine. For the REST
+benchmark it also accepts the data-plane ``:send`` call and answers 202 without delivering.
 
 Example::
 
@@ -54,12 +54,22 @@ async def publish(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def accept_rest_send(request: web.Request) -> web.Response:
+    """``POST /api/hubs/{hub}/groups/{group}/:send``: read the body, answer 202, deliver nothing.
+
+    The floor for REST send throughput: what the official SDK and aiohttp's HTTP handling cost.
+    """
+    await request.read()
+    return web.Response(status=202)
+
+
 def build_baseline_app() -> web.Application:
-    """The two routes of the baseline server."""
+    """The routes of the baseline server."""
     app = web.Application()
     app[GROUPS] = {}
     app.router.add_get("/sub", subscribe)
     app.router.add_get("/pub", publish)
+    app.router.add_post("/api/hubs/{hub}/groups/{group}/:send", accept_rest_send)
     return app
 
 
