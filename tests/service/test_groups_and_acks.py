@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import mint_url
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, data_frames, open_client
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, data_frames, mint_url, open_client
 
 from wpsnb.service.local import LocalService
 

@@ -10,8 +10,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from conftest import mint_url
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, open_client
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, mint_url, open_client
 
 from wpsnb.service.local import LocalService
 

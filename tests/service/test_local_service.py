@@ -9,8 +9,7 @@ import time
 
 import pytest
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
-from conftest import mint_url
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, open_client
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, mint_url, open_client
 from websockets.exceptions import ConnectionClosed
 
 import wpsnb

@@ -23,9 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import mint_url
 from frame_shapes import assert_service_frame
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, open_client
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, mint_url, open_client
 
 from wpsnb.service.local import LocalService
 
