@@ -82,7 +82,7 @@ def test_client_url_is_returned_as_is_and_refuses_identity_arguments() -> None:
 
 @pytest.mark.parametrize("source", [42, "not a url nor a connection string", "ftp://h/x"])
 def test_unusable_sources_say_what_is_expected(source: Any) -> None:
-    with pytest.raises(InvalidSource, match="connection string|URL"):
+    with pytest.raises(InvalidSource, match=r"connection string|URL"):
         negotiate(source)
 
 
@@ -92,7 +92,7 @@ def test_unusable_sources_say_what_is_expected(source: Any) -> None:
 class _Negotiate(BaseHTTPRequestHandler):
     answer: Callable[[str], tuple[int, bytes]]
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         status, body = self.server.answer(self.path)  # type: ignore[attr-defined]
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
