@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from azure.messaging.webpubsubservice import WebPubSubServiceClient
+from official_sdk import ALL_ROLES, mint_url
 
 from wpsnb.service.local import LocalService
 
-ALL_ROLES = ("webpubsub.joinLeaveGroup", "webpubsub.sendToGroup")
+__all__ = ["ALL_ROLES", "mint_url"]
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +26,6 @@ def fresh_service() -> Iterator[LocalService]:
     """A service of its own, for tests that stop it, count its connections or change its settings."""
     with LocalService(recovery_window=3.0) as service:
         yield service
-
-
-def mint_url(service: LocalService | str, hub: str = "stream", **kwargs: Any) -> str:
-    """A client access URL minted by the official SDK (``kwargs``: user_id, roles, groups, minutes_to_expire)."""
-    connection_string = service if isinstance(service, str) else service.connection_string
-    client = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub)
-    return client.get_client_access_token(**kwargs)["url"]
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from frame_shapes import assert_service_frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -30,17 +29,6 @@ PLAIN = "json.webpubsub.azure.v1"
 RELIABLE = "json.reliable.webpubsub.azure.v1"
 ALL_ROLES = ["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]
 TIMEOUT = 5.0  # seconds any single expected frame may take on loopback
-
-
-def mint_url(service: Any, hub: str = "stream", **claims: Any) -> str:
-    """A client access URL minted by the official server SDK for a ``LocalService`` (or a connection string).
-
-    ``claims``: user_id, roles, groups, minutes_to_expire. (Same as ``tests/conftest.py``'s, which a
-    test module cannot import reliably: every ``conftest.py`` is a module named ``conftest``.)
-    """
-    connection_string = service if isinstance(service, str) else service.connection_string
-    client = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub)
-    return client.get_client_access_token(**claims)["url"]
 
 
 class WireClient:

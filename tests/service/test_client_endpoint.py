@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, connect_to, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, connect_to, open_client
 from websockets.exceptions import InvalidStatus
 
 from wpsnb.service.local import LocalService

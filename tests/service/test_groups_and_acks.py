@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, data_frames, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, data_frames, open_client
 
 from wpsnb.service.local import LocalService
 

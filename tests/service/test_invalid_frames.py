@@ -10,7 +10,8 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, open_client
 
 from wpsnb.service.local import LocalService
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, open_client
 from websockets.exceptions import ConnectionClosed
 
 import wpsnb

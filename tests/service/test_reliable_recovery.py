@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, data_frames, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, data_frames, open_client
 from websockets.exceptions import ConnectionClosed
 
 from wpsnb.service.local import LocalService

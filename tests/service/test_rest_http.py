@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import aiohttp
 import jwt
 import pytest
-from conftest import mint_url
+from official_sdk import mint_url
 from service_wire import PLAIN, data_frames, open_client
 from yarl import URL
 

@@ -26,7 +26,7 @@ from azure.core.rest import HttpRequest
 from azure.messaging.webpubsubservice import GroupMember, WebPubSubServiceClient
 from azure.messaging.webpubsubservice._patch import JwtCredentialPolicy
 from azure.messaging.webpubsubservice.aio import WebPubSubServiceClient as AioWebPubSubServiceClient
-from conftest import mint_url
+from official_sdk import mint_url
 from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, data_frames, open_client
 
 from wpsnb.protocol.tokens import generate_access_key

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from frame_shapes import assert_service_frame
-from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, mint_url, open_client
+from official_sdk import mint_url
+from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, open_client
 
 from wpsnb.service.local import LocalService
 
