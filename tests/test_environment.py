@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the test extra installs tomli there
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
@@ -15,6 +20,7 @@ def _normalise(requirement: str) -> tuple[str, str]:
     match = _REQUIREMENT.match(requirement)
     assert match, f"unreadable requirement {requirement!r}"
     name, spec = match.groups()
+    spec = spec.split(";", 1)[0]  # environment markers: conda has none, it installs the package anywhere
     return re.sub(r"[-_.]+", "-", name).lower(), spec.replace(" ", "")
 
 
