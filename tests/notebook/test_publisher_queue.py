@@ -10,6 +10,7 @@ import pytest
 from official_sdk import mint_url
 from publisher_helpers import Subscriber, unique_group
 
+from wpsnb.errors import Forbidden
 from wpsnb.notebook.publisher import Publisher, PublishStats
 from wpsnb.service.local import LocalService
 
@@ -128,7 +129,7 @@ def test_a_forbidden_group_fails_every_line_and_says_why(local_service: LocalSer
 
 
 def test_the_minted_token_grants_sending_to_the_group_only(local_service: LocalService, group: str) -> None:
-    with Publisher(group, local_service) as publisher, pytest.raises(Exception, match="Forbidden|refused"):
+    with Publisher(group, local_service) as publisher, pytest.raises(Forbidden):
         publisher.client.send_to_group(group + "-other", "x")
 
 

@@ -56,7 +56,7 @@ class TeeStream:
         self.tee = tee
         self._splitter = LineSplitter(update_interval)
         self._lock = threading.Lock()
-        self._own_threads: dict[int, bool] = {}
+        self._thread = threading.local()
 
     def write(self, text: str) -> int:
         """Write ``text`` to the original stream (if teeing) and queue its complete lines."""
@@ -64,10 +64,9 @@ class TeeStream:
             self.original.write(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        ident = threading.get_ident()
-        own = self._own_threads.get(ident)
+        own = getattr(self._thread, "own", None)  # per thread object: idents are reused, thread-locals are not
         if own is None:
-            own = self._own_threads[ident] = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
+            own = self._thread.own = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
         if own:
             return len(text)
         publisher = self.publisher

@@ -240,7 +240,9 @@ class Publisher:
     def add_tick(self, tick: Callable[[], None]) -> None:
         """Call ``tick()`` on the worker thread every ``tick_interval`` s while it has nothing to send
         (the output capture publishes stale progress lines this way)."""
-        self._ticks.append(tick)
+        with self._lock:
+            self._ticks.append(tick)
+            self._has_items.notify()  # an idle worker may be waiting without a timeout
 
     @property
     def failure(self) -> BaseException | None:
@@ -267,11 +269,10 @@ class Publisher:
             if self._failure is not None:  # nothing more can be published: count it, do not queue it
                 self.stats.failed += item.lines
                 return False
-            queue = self._queue
-            if len(queue) >= self.max_queued and not (wait and self._wait_for_room()):
+            if len(self._queue) >= self.max_queued and not (wait and self._wait_for_room()):
                 self._count_drop(item.lines)
                 return False
-            queue.append(item)
+            self._queue.append(item)  # not a local: waiting for room let the worker swap in a new deque
             self._enqueued += 1
             self._accepted_lines += item.lines
             if self._worker_idle:
@@ -410,7 +411,7 @@ class Publisher:
         stats.failed += lines
         self._done += count
         if error is not None and stats.error is None:
-            stats.error = str(error)
+            stats.error = _describe_error(error)
             log.warning("publishing to group %r failed: %s", self.group, error)
         if error is not None and isinstance(error, _FATAL) and self._failure is None:
             self._failure = error
@@ -424,6 +425,12 @@ class Publisher:
             self._done += 1
         self._has_room.notify_all()
         self._progress.notify_all()
+
+
+def _describe_error(error: BaseException) -> str:
+    name = getattr(error, "name", None) or type(error).__name__
+    text = " ".join(str(error).split())
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 def _lines(count: int) -> str:
