@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ def serve(args: argparse.Namespace) -> int:
     from .service.local import LocalService
 
     _log_to_stderr(logging.INFO)
+    stop = _stop_on_signal()  # before anything is printed: a Ctrl-C right after the banner stops cleanly
     try:
         service = LocalService(port=args.port, access_key=args.access_key, host=args.host)
     except ValueError as exc:
@@ -73,7 +75,8 @@ or in a notebook with the variable set: %load_ext wpsnb, then a cell starting wi
 
 Press Ctrl-C to stop.""")
     try:
-        _wait_for_stop_signal()
+        while not stop.wait(0.5):
+            pass
     finally:
         service.stop()
         print("wpsnb serve: stopped", file=sys.stderr)
@@ -136,8 +139,8 @@ def tail(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     _connect(lambda: client.connect(timeout=args.connect_timeout), args, "listen to")
+    stop = _stop_on_signal()
     printer = _JsonPrinter(args.group) if args.json else _TextPrinter()
-    stop = threading.Event()
     if args.json:
         client.frames.subscribe(printer.frame)
     try:
@@ -147,7 +150,6 @@ def tail(args: argparse.Namespace) -> int:
             raise CommandFailed(_one_line(exc), _status(exc)) from None
         print(f"wpsnb tail: listening to group {args.group!r} on hub {args.hub!r} (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
-        _on_stop_signal(stop.set)
         received = 0
         while not stop.is_set():
             for message in client.messages(timeout=0.2):
@@ -242,24 +244,24 @@ def demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_GROUP, DEMO_ROLES, build_demo_app
     from .service.local import LocalService
 
+    # Bind the page's port first: a busy port fails before anything else starts.
+    try:
+        listener = socket.create_server((args.host, args.port), reuse_port=False)
+    except OSError as exc:
+        raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; pass another --port "
+                            "(0 picks a free one)") from None
     _log_to_stderr(logging.INFO)
     try:
         service = LocalService(port=args.service_port, host=args.host)
     except OSError as exc:
+        listener.close()
         raise CommandFailed(exc.strerror or str(exc)) from None
 
     async def run() -> None:
         runner = web.AppRunner(build_demo_app(service), access_log=None, handle_signals=False)
         await runner.setup()
-        try:
-            site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; pass another "
-                                "--port (0 picks a free one)") from None
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        page = f"http://{_url_host(args.host)}:{port}/"
+        await web.SockSite(runner, listener).start()
+        page = f"http://{_url_host(args.host)}:{listener.getsockname()[1]}/"
         _say(f"""wpsnb demo: the log-stream page is at {page}
   {page}negotiate grants {' and '.join(DEMO_ROLES)} (hub "stream")
   the service is at {service.endpoint}; connection string:
@@ -283,6 +285,7 @@ Press Ctrl-C to stop.""")
         asyncio.run(run())
     finally:
         service.stop()
+        listener.close()
         print("wpsnb demo: stopped", file=sys.stderr)
     return EXIT_OK
 
@@ -291,6 +294,11 @@ Press Ctrl-C to stop.""")
 
 
 def _source(args: argparse.Namespace) -> str:
+    from .protocol.names import group_name_problem
+
+    problem = group_name_problem(args.group)
+    if problem:
+        raise CommandFailed(problem, EXIT_USAGE)
     if args.connection_string:
         source = args.connection_string
     elif args.negotiate:
@@ -355,16 +363,12 @@ def _log_to_stderr(level: int) -> None:
     logger.setLevel(level)
 
 
-def _wait_for_stop_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM, instead of a KeyboardInterrupt at a random place."""
     stop = threading.Event()
-    _on_stop_signal(stop.set)
-    while not stop.wait(0.5):
-        pass
-
-
-def _on_stop_signal(callback: Callable[[], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: callback())
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def _url_host(host: str) -> str:
@@ -455,6 +459,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"wpsnb {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if os.environ.get("WPSNB_DEBUG"):
+            raise
+        print(f"wpsnb {args.command}: unexpected {_one_line(exc)} (set WPSNB_DEBUG=1 to see the traceback)",
+              file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
