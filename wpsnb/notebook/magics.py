@@ -85,8 +85,9 @@ class PublishMagics(Magics):
             if failed is not None:
                 publisher.publish_exception(failed, _user_frames(failed.__traceback__))
         if failed is not None:
-            raise CellFailed(f"{type(failed).__name__} in the %%publish {args.group} cell (traceback above; "
-                             f"published to group {args.group})")
+            said = " ".join(str(failed).split())
+            raise CellFailed(f"the %%publish {args.group} cell failed with {type(failed).__name__}"
+                             f"{': ' + said if said else ''} (traceback above; published to group {args.group})")
         return None
 
     def _source(self, value: str | None) -> Any:
