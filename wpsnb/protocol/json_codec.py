@@ -328,20 +328,24 @@ class Envelope:
     """A data message serialised once, sent to many recipients.
 
     ``frame(None)`` is the bytes for plain-protocol recipients (identical for all of them);
-    ``frame(seq)`` splices a reliable recipient's ``sequenceId`` without re-serialising. ``raw`` and
+    ``frame(seq)`` splices a reliable recipient's ``sequenceId`` without re-serialising. It equals
+    ``prefix + tail(seq)``: a writer that sends those two pieces shares the message's bytes among
+    all reliable recipients and builds only the short tail per recipient. ``raw`` and
     ``raw_is_binary`` are what a simple (no-subprotocol) WebSocket client receives.
 
     >>> e = Envelope.build("server", "json", {"a": 1})
     >>> e.frame(7)
     b'{"type":"message","from":"server","dataType":"json","data":{"a":1},"sequenceId":7}'
+    >>> e.tail(7)
+    b',"sequenceId":7}'
     >>> e.raw, e.raw_is_binary
     (b'{"a":1}', False)
     """
 
-    __slots__ = ("_prefix", "plain", "raw", "raw_is_binary", "data_type", "size")
+    __slots__ = ("prefix", "plain", "raw", "raw_is_binary", "data_type", "size")
 
     def __init__(self, prefix: bytes, raw: bytes, raw_is_binary: bool, data_type: str):
-        self._prefix = prefix
+        self.prefix = prefix
         self.plain = prefix + b"}"
         self.raw = raw
         self.raw_is_binary = raw_is_binary
@@ -378,7 +382,11 @@ class Envelope:
         """The JSON frame for one recipient; ``sequence_id`` only on reliable connections."""
         if sequence_id is None:
             return self.plain
-        return b"".join((self._prefix, b',"sequenceId":', str(sequence_id).encode(), b"}"))
+        return b'%s,"sequenceId":%d}' % (self.prefix, sequence_id)
+
+    def tail(self, sequence_id: int) -> bytes:
+        """What follows ``prefix`` in the frame of a reliable recipient with this ``sequence_id``."""
+        return b',"sequenceId":%d}' % sequence_id
 
 
 # ---- field helpers -----------------------------------------------------------------------------

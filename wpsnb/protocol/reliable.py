@@ -15,7 +15,6 @@ b'{"type":"message","from":"server","dataType":"text","data":"hi","sequenceId":1
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,12 +31,18 @@ class OutboxOverflow(Exception):
 class ReliableOutbox:
     """Unacknowledged messages of one reliable connection, in sequence order."""
 
-    __slots__ = ("next_id", "_pending", "_bytes", "max_messages", "max_bytes")
+    # Stamping happens once per recipient of every message, so the bookkeeping is flat: the outbox
+    # keeps the (shared) envelopes, not per-recipient copies of their frames; the pending sequenceIds
+    # are always next_id - len(_envelopes) .. next_id - 1; _ends holds the running byte total after
+    # each pending frame, so a cumulative ack drops a prefix of both lists in one step.
+    __slots__ = ("next_id", "_envelopes", "_ends", "_total", "_acked_bytes", "max_messages", "max_bytes")
 
     def __init__(self, max_messages: int = MAX_UNACKED_MESSAGES, max_bytes: int = MAX_UNACKED_BYTES):
         self.next_id = 1
-        self._pending: deque[tuple[int, bytes]] = deque()
-        self._bytes = 0
+        self._envelopes: list[Envelope] = []
+        self._ends: list[int] = []
+        self._total = 0  # bytes of every frame ever stamped
+        self._acked_bytes = 0  # bytes of every frame acknowledged so far
         self.max_messages = max_messages
         self.max_bytes = max_bytes
 
@@ -46,36 +51,54 @@ class ReliableOutbox:
 
         Raises :class:`OutboxOverflow` when the client is more than 1000 messages or 16 MB behind.
         """
+        return envelope.prefix + self.stamp_tail(envelope)
+
+    def stamp_tail(self, envelope: Envelope) -> bytes:
+        """:meth:`stamp`, returning only the frame's tail: the frame is ``envelope.prefix + tail``.
+
+        The service's fan-out sends the two pieces, so recipients share the message's bytes and
+        only the few bytes of the tail are built per recipient.
+
+        >>> from wpsnb.protocol.json_codec import Envelope
+        >>> ReliableOutbox().stamp_tail(Envelope.build("server", "text", "hi"))
+        b',"sequenceId":1}'
+        """
         sequence_id = self.next_id
         self.next_id = sequence_id + 1
-        frame = envelope.frame(sequence_id)
-        self._pending.append((sequence_id, frame))
-        self._bytes += len(frame)
-        if len(self._pending) > self.max_messages or self._bytes > self.max_bytes:
+        tail = envelope.tail(sequence_id)
+        envelopes = self._envelopes
+        envelopes.append(envelope)
+        total = self._total = self._total + len(envelope.prefix) + len(tail)
+        self._ends.append(total)
+        if len(envelopes) > self.max_messages or total - self._acked_bytes > self.max_bytes:
             raise OutboxOverflow(
-                f"the client left {len(self._pending)} messages ({self._bytes} bytes) unacknowledged; "
+                f"the client left {len(envelopes)} messages ({self.size} bytes) unacknowledged; "
                 f"the reliable protocol keeps at most {self.max_messages} messages or {self.max_bytes} bytes. "
                 "Send sequenceAck more often (the official clients do it every second)."
             )
-        return frame
+        return tail
 
     def acknowledge(self, sequence_id: int) -> None:
         """Drop every message up to and including ``sequence_id`` (acks are cumulative)."""
-        pending = self._pending
-        while pending and pending[0][0] <= sequence_id:
-            self._bytes -= len(pending.popleft()[1])
+        envelopes = self._envelopes
+        count = min(len(envelopes), sequence_id - (self.next_id - len(envelopes)) + 1)
+        if count > 0:
+            self._acked_bytes = self._ends[count - 1]
+            del envelopes[:count]
+            del self._ends[:count]
 
     def unacknowledged(self) -> list[bytes]:
         """Frames to replay after a recovery, oldest first, with their original sequenceIds."""
-        return [frame for _, frame in self._pending]
+        first = self.next_id - len(self._envelopes)
+        return [envelope.frame(first + n) for n, envelope in enumerate(self._envelopes)]
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self._envelopes)
 
     @property
     def size(self) -> int:
         """Bytes held."""
-        return self._bytes
+        return self._total - self._acked_bytes
 
 
 class SequenceTracker:

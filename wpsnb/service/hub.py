@@ -100,13 +100,14 @@ class Session:
 
     def _deliver_reliable(self, envelope: Envelope) -> None:
         try:
-            frame = self.outbox.stamp(envelope)  # type: ignore[union-attr]
+            tail = self.outbox.stamp_tail(envelope)  # type: ignore[union-attr]
         except OutboxOverflow as exc:
             self.hub.end_session(self, str(exc), code=1008)
             return
         socket = self.socket
         if socket is not None:
-            socket.writer.send_text(frame)
+            # The message's bytes are shared by every recipient; only the sequenceId tail is theirs.
+            socket.writer.send_text_pieces(envelope.prefix, tail)
 
     def send_frame(self, text: str) -> None:
         """Send a control frame (ack, pong, system) if a socket is attached; never sequenced."""

@@ -49,11 +49,22 @@ def frame_header(opcode: int, length: int) -> bytes:
     return _LEN64.pack(first, 127, length)
 
 
+_TEXT_HEADERS: dict[int, bytes] = {}
+_MEMO_BELOW = 8192  # payload lengths whose text-frame header is memoised (at most this many entries)
+
+
+def _text_header(length: int) -> bytes:
+    header = frame_header(OPCODE_TEXT, length)
+    if length < _MEMO_BELOW:
+        _TEXT_HEADERS[length] = header
+    return header
+
+
 class FrameWriter:
     """Queues frames for one WebSocket and flushes them once per event-loop tick."""
 
-    __slots__ = ("_transport", "_loop", "_queue", "_queued_bytes", "_scheduled", "limit", "closed",
-                 "_on_overflow", "frames_sent", "bytes_sent")
+    __slots__ = ("_transport", "_loop", "_queue", "_queued_bytes", "_queued_frames", "_scheduled", "limit",
+                 "closed", "_on_overflow", "frames_sent", "bytes_sent")
 
     def __init__(self, transport: asyncio.Transport, *, limit: int = DEFAULT_LIMIT,
                  on_overflow: Callable[[], None] | None = None,
@@ -62,6 +73,7 @@ class FrameWriter:
         self._loop = loop or asyncio.get_running_loop()
         self._queue: list[bytes] = []
         self._queued_bytes = 0
+        self._queued_frames = 0
         self._scheduled = False
         self.limit = limit
         self.closed = False
@@ -71,7 +83,43 @@ class FrameWriter:
 
     def send_text(self, payload: bytes) -> None:
         """Queue one text frame (``payload`` is UTF-8 already)."""
-        self._enqueue(OPCODE_TEXT, payload)
+        # The fan-out hot path (once per recipient): _enqueue and frame_header inlined, headers memoised.
+        if self.closed:
+            return
+        length = len(payload)
+        header = _TEXT_HEADERS.get(length)
+        if header is None:
+            header = _text_header(length)
+        queue = self._queue
+        queue.append(header)
+        queue.append(payload)
+        self._queued_bytes += length
+        self._queued_frames += 1
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def send_text_pieces(self, head: bytes, tail: bytes) -> None:
+        """Queue one text frame whose payload is ``head + tail``, without joining them.
+
+        The reliable fan-out sends each recipient the message's shared bytes (``head``) and its
+        own few bytes (``tail``, the sequenceId): no per-recipient copy of the message.
+        """
+        if self.closed:
+            return
+        length = len(head) + len(tail)
+        header = _TEXT_HEADERS.get(length)
+        if header is None:
+            header = _text_header(length)
+        queue = self._queue
+        queue.append(header)
+        queue.append(head)
+        queue.append(tail)
+        self._queued_bytes += length
+        self._queued_frames += 1
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
 
     def send_binary(self, payload: bytes) -> None:
         """Queue one binary frame."""
@@ -85,6 +133,7 @@ class FrameWriter:
         queue.append(frame_header(opcode, length))
         queue.append(payload)
         self._queued_bytes += length
+        self._queued_frames += 1
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -102,10 +151,11 @@ class FrameWriter:
             self._overflow()
             return
         queue = self._queue
-        self.frames_sent += len(queue) >> 1
+        self.frames_sent += self._queued_frames
         self.bytes_sent += self._queued_bytes
         self._queue = []
         self._queued_bytes = 0
+        self._queued_frames = 0
         transport.writelines(queue)
 
     @property
@@ -121,6 +171,7 @@ class FrameWriter:
     def _drop(self) -> None:
         self._queue = []
         self._queued_bytes = 0
+        self._queued_frames = 0
         self.closed = True
 
     def _overflow(self) -> None:
