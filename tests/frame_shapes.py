@@ -12,8 +12,12 @@ Example::
 
     >>> assert_service_frame('{"type":"pong"}', PLAIN_PROTOCOL)
     {'type': 'pong'}
-    >>> assert_service_frame('{"type":"ack","ackId":1}', PLAIN_PROTOCOL)  # raises AssertionError:
-    ...   at (top level): 'success' is a required property
+    >>> assert_service_frame('{"type":"ack","ackId":1}', PLAIN_PROTOCOL)
+    Traceback (most recent call last):
+    AssertionError: service frame does not match the json.webpubsub.azure.v1 message shapes:
+      frame: {"type":"ack","ackId":1}
+      at (top level): 'success' is a required property
+      at (top level): 'error' is a required property
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ REQUEST_SCHEMA = SCHEMA_DIR / "webpubsub.v1.request.json"
 ACK_ERROR_NAMES = ["NotFound", "Forbidden", "Timeout", "InternalServerError", "Duplicate", "BadRequest"]
 
 Schema = dict[str, Any]
+
+# A property that must not appear. (Not the `false` schema: jsonschema reports that without its path.)
+ABSENT: Schema = {"not": {}}
 
 # ---- public API ----------------------------------------------------------------------------------
 
@@ -119,7 +126,8 @@ def _explain(message: dict[str, Any], validator: jsonschema.protocols.Validator)
     schema = validator.schema
     refs_by_kind: dict[Any, list[str]] = {}
     for branch in schema["oneOf"]:
-        refs_by_kind.setdefault(_kind_of(branch["$ref"], schema), []).append(branch["$ref"])
+        for kind_name in _kinds_of(branch["$ref"], schema):
+            refs_by_kind.setdefault(kind_name, []).append(branch["$ref"])
     kind = message.get("type")
     if not isinstance(kind, str) or kind not in refs_by_kind:
         return [f"unknown type {kind!r}; expected one of {sorted(refs_by_kind)}"]
@@ -129,18 +137,25 @@ def _explain(message: dict[str, Any], validator: jsonschema.protocols.Validator)
         alternatives.append([leaf for error in branch.iter_errors(message) for leaf in _leaf_errors(error)])
     lines = []
     for leaf in _matching_alternatives(alternatives):
-        where = "/".join(str(p) for p in leaf.absolute_path) or "(top level)"
-        line = f"at {where}: {leaf.message}"
+        line = _describe(leaf)
         if line not in lines:
             lines.append(line)
     return lines or ["matches more than one message shape"]
 
 
-def _kind_of(ref: str, schema: Schema) -> Any:
-    """The ``type`` const of the definition behind ``ref`` (e.g. "ack" for ackResponse)."""
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "not" and error.validator_value == {}:
+        return f"at {where}: must not be present in this kind of message"
+    return f"at {where}: {error.message}"
+
+
+def _kinds_of(ref: str, schema: Schema) -> list[str]:
+    """The ``type`` values the definition behind ``ref`` accepts (e.g. ["ack"] for ackResponse)."""
     definition = schema["$defs"][ref.rsplit("/", 1)[-1]]
     properties = definition.get("properties") or definition["allOf"][0]["properties"]
-    return properties["type"]["const"]
+    type_schema = properties["type"]
+    return [type_schema["const"]] if "const" in type_schema else list(type_schema["enum"])
 
 
 def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
@@ -175,7 +190,7 @@ def _allow_success_acks(defs: Schema) -> None:
     """
     success = defs["successAck"]
     del success["additionalProperties"]
-    success["properties"]["error"] = False
+    success["properties"]["error"] = ABSENT
 
 
 def _require_ack_error_detail(defs: Schema) -> None:
@@ -291,13 +306,13 @@ def _sequence_rules(reliable: bool) -> Callable[[Schema], None]:
                 fields["sequenceId"] = {"type": "integer", "minimum": 1}
                 defs[name]["required"] = [*defs[name]["required"], "sequenceId"]
             else:
-                fields["sequenceId"] = False
+                fields["sequenceId"] = ABSENT
         connected = defs["connectedResponse"]
         if reliable:
             connected["properties"]["reconnectionToken"] = {"type": "string", "minLength": 1}
             connected["required"] = [*connected["required"], "reconnectionToken"]
         else:
-            connected["properties"]["reconnectionToken"] = False
+            connected["properties"]["reconnectionToken"] = ABSENT
 
     apply.__name__ = f"_sequence_rules(reliable={reliable})"
     return apply

@@ -14,7 +14,8 @@
 //                    the default, as in the SDK).
 //
 // Commands (each may carry "id"; every command is answered by exactly one "result" line with that id):
-//   {"cmd":"start", "userId"?, "roles"?, "groups"?}       -> value {"connectionId", "userId"}
+//   {"cmd":"start", "userId"?, "roles"?, "groups"?, "keepAliveIntervalInMs"?, "messageRetries"?, "autoReconnect"?}
+//                                                           -> value {"connectionId", "userId"}
 //   {"cmd":"joinGroup"|"leaveGroup", "group", "ackId"?}    -> value {"ackId", "isDuplicated"}
 //   {"cmd":"sendToGroup", "group", "data", "dataType", "noEcho"?, "fireAndForget"?, "ackId"?}
 //   {"cmd":"sendEvent", "event", "data", "dataType", "fireAndForget"?, "ackId"?}
@@ -146,6 +147,7 @@ function createClient(command) {
     messageRetryOptions: { maxRetries: command.messageRetries ?? 0 },
     reconnectRetryOptions: { maxRetries: 0 },
     autoReconnect: command.autoReconnect ?? false,
+    ...(command.keepAliveIntervalInMs ? { keepAliveIntervalInMs: command.keepAliveIntervalInMs } : {}),
   });
   created.on("connected", (e) => emit("connected", { connectionId: e.connectionId, userId: e.userId ?? null }));
   created.on("disconnected", (e) =>
