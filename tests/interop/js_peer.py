@@ -135,8 +135,14 @@ class JsPeer:
         return result["value"]
 
     def start(self, **fields: Any) -> dict[str, Any]:
-        """Start the JS client (``userId``/``roles``/``groups`` when minting); returns connectionId, userId."""
-        return self.request("start", **fields)
+        """Start the JS client (``userId``/``roles``/``groups`` when minting); returns connectionId, userId.
+
+        The ``connected`` event of this start is consumed, so a later ``next_event("connected")``
+        means a new connection.
+        """
+        connected = self.request("start", **fields)
+        self.next_event("connected", where=lambda event: event["connectionId"] == connected["connectionId"])
+        return connected
 
     def stop(self) -> None:
         """Stop the JS client and wait for its ``stopped`` event."""
@@ -166,6 +172,10 @@ class JsPeer:
         with self._changed:
             self._raise_if_bad_frames()
             return [event for event in self._events if event["event"] == name]
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float | None = None) -> None:
+        """Block until ``condition()`` holds; it is re-checked whenever the peer reports something."""
+        self._wait(lambda: True if condition() else None, timeout, what)
 
     def received(self, frame_type: str) -> list[dict[str, Any]]:
         """Every received frame of ``type`` == ``frame_type``, parsed, in arrival order."""

@@ -31,3 +31,14 @@ class SessionProbe:
     def drop(self, hub: str, connection_id: str) -> None:
         """Cut the client's TCP connection, as a network failure would (no close frame)."""
         self.service.call(lambda: self._session(hub, connection_id).socket.abort())
+
+    def drop_and_forget(self, hub: str, connection_id: str) -> None:
+        """Cut the connection and end its session at once, as if the recovery window had passed:
+        the client's recovery attempt then meets a session the service no longer has."""
+
+        def run() -> None:
+            session = self._session(hub, connection_id)
+            session.socket.abort()
+            session.hub.end_session(session, "recovery window expired (test)", code=None)
+
+        self.service.call(run)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from azure.messaging.webpubsubclient.models import WebPubSubDataType
-from frame_shapes import RELIABLE_PROTOCOL
+from frame_shapes import PLAIN_PROTOCOL, RELIABLE_PROTOCOL
 from js_peer import JsPeer, JsPeerError
 from python_peer import PythonPeer
 from session_probe import SessionProbe
@@ -171,9 +170,7 @@ def test_pings_from_the_js_client_are_answered_with_pong(
     # same exchange quickly.
     peer = started(js_peers, client_url(hub, user_id="ann"), protocol, keepAliveIntervalInMs=50)
 
-    deadline = time.monotonic() + 5
-    while len(peer.received("pong")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    peer.wait_until(lambda: len(peer.received("pong")) >= 3, "three pongs")
 
     assert len(peer.received("pong")) >= 3
     assert sum(json.loads(f)["type"] == "ping" for f in peer.sent_frames) >= 3
@@ -233,6 +230,33 @@ def test_reliable_js_client_recovers_a_dropped_connection_without_loss_or_duplic
     assert sorted(by_sequence) == list(range(1, count + 1))
     js.request("sendToGroup", group="lab", data="after recovery", dataType="text")
     assert py.events.next("group-message", where=lambda m: m.data == "after recovery").from_user_id == "js"
+
+
+def test_refused_recovery_makes_the_js_sdk_reconnect_and_rejoin_its_groups(
+    client_url: Callable[..., str], hub: str, js_peers: JsPeers, python_peers: PythonPeers, sessions: SessionProbe
+) -> None:
+    js = js_peers(url=client_url(hub, user_id="js", roles=ALL_ROLES), protocol=RELIABLE_PROTOCOL)
+    first_id = js.start(autoReconnect=True)["connectionId"]
+    js.request("joinGroup", group="lab")
+    py = python_peers(client_url(hub, user_id="py", roles=ALL_ROLES), PLAIN_PROTOCOL)
+
+    sessions.drop_and_forget(hub, first_id)
+
+    # Only a 1008 close after the recovery upgrade makes the SDK give up at once (anything else
+    # keeps it retrying recovery for 30 s); then it opens a new connection and re-joins "lab".
+    assert js.next_event("disconnected", timeout=5)["connectionId"] == first_id
+    second = js.next_event("connected", timeout=5)
+    assert second["connectionId"] != first_id
+
+    def sees_a_message() -> bool:
+        py.client.send_to_group("lab", "are you there", WebPubSubDataType.TEXT)
+        try:
+            js.next_event("group-message", timeout=0.2)
+        except AssertionError:
+            return False
+        return True
+
+    assert any(sees_a_message() for _ in range(25))
 
 
 def test_js_server_sdk_sends_to_all_group_and_user(

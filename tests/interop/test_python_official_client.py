@@ -8,11 +8,12 @@ on the plain and the reliable JSON subprotocol.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
 from azure.messaging.webpubsubclient.models import SendMessageError, WebPubSubDataType
-from frame_shapes import RELIABLE_PROTOCOL
+from frame_shapes import PLAIN_PROTOCOL, RELIABLE_PROTOCOL
 from python_peer import PythonPeer
 from session_probe import SessionProbe
 
@@ -227,6 +228,43 @@ def test_reliable_client_recovers_a_dropped_connection_without_loss_or_duplicate
     assert sorted(by_sequence) == list(range(1, count + 2))
     connected_frames = [f for f in ann.frames.of_type("system") if f["event"] == "connected"]
     assert {f["connectionId"] for f in connected_frames} == {ann.connected.connection_id}
+
+
+def test_refused_recovery_makes_the_sdk_reconnect_and_rejoin_its_groups(
+    client_url: Callable[..., str], hub: str, python_peers: PeerFactory, sessions: SessionProbe
+) -> None:
+    ann = python_peers(client_url(hub, user_id="ann", roles=ALL_ROLES), RELIABLE_PROTOCOL, reconnect_retry_total=1)
+    bob = python_peers(client_url(hub, user_id="bob", roles=ALL_ROLES), PLAIN_PROTOCOL)
+    ann.client.join_group("lab")
+    first_id = ann.connected.connection_id
+
+    sessions.drop_and_forget(hub, first_id)
+
+    # The service accepts the recovery upgrade and closes it with 1008; only 1008 makes the SDK give
+    # up at once (anything else keeps it retrying recovery for 30 s) and open a new connection.
+    assert ann.events.next("disconnected", timeout=5).connection_id == first_id
+    second = ann.events.next("connected", timeout=5)
+    assert second.connection_id != first_id
+    assert second.user_id == "ann"
+    # The SDK re-joins "lab" on the new connection by itself.
+    assert eventually(lambda: publish_and_see(bob, ann, "lab"))
+
+
+def publish_and_see(sender: PythonPeer, receiver: PythonPeer, group: str) -> bool:
+    sender.client.send_to_group(group, "are you there", WebPubSubDataType.TEXT)
+    try:
+        receiver.events.next("group-message", timeout=0.2, where=lambda m: m.data == "are you there")
+    except AssertionError:
+        return False
+    return True
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+    return True
 
 
 async def test_aio_client_exchanges_messages_with_the_sync_client(
