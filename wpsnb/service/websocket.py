@@ -60,7 +60,7 @@ class ClientSocket:
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int = DEFAULT_LIMIT):
         self.ws = ws
         self._transport = transport
-        self.writer = FrameWriter(transport, limit=limit, on_overflow=self.abort)
+        self.writer = FrameWriter(transport, limit=limit, on_overflow=self._overflowed)
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -71,7 +71,7 @@ class ClientSocket:
         self.closing = True
         self.writer.stop()
         task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=code, message=reason.encode("utf-8")[:123])
+            self.ws.close(code=code, message=close_reason(reason))
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -81,13 +81,26 @@ class ClientSocket:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def abort(self) -> None:
-        """Drop the connection at once: the client stopped reading and its backlog hit the bound."""
-        log.warning("aborting a connection whose send backlog passed %d bytes (the client is not reading)",
+    def _overflowed(self) -> None:
+        log.warning("dropping a connection whose send backlog passed %d bytes: the client is not reading "
+                    "(a reliable client can recover and gets its unacknowledged messages again)",
                     self.writer.limit)
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a close frame."""
         self.closing = True
         self.writer.closed = True
         self._transport.abort()
+
+
+def close_reason(reason: str) -> bytes:
+    """A close frame's reason: at most 123 bytes of UTF-8, never cut inside a character.
+
+    >>> close_reason("é" * 100)[-2:].decode()
+    'é'
+    """
+    return reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode("utf-8")
 
 
 def choose_subprotocol(offered_header: str | None) -> str | None:
