@@ -108,7 +108,10 @@ class LiveWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Disconnect from the source and close the widget; safe to call twice."""
-        with self._closing:
+        closing = getattr(self, "_closing", None)
+        if closing is None:  # __init__ failed before the widget existed (ipywidgets' __del__ calls close)
+            return
+        with closing:
             if self._closed:
                 return
             self._closed = True

@@ -103,6 +103,10 @@ function renderStreamView({ model, el }) {
   const groupsText = h("span", { class: "wpsnb-groups" });
   const count = h("span", { class: "wpsnb-count" });
   const rate = h("span", { class: "wpsnb-rate" });
+  const dropped = h("span", {
+    class: "wpsnb-dropped",
+    title: "Messages the client dropped because the kernel could not keep up",
+  });
   const header = h(
     "div",
     { class: "wpsnb-header" },
@@ -113,6 +117,7 @@ function renderStreamView({ model, el }) {
     h("span", { class: "wpsnb-field" }, "groups ", groupsText),
     count,
     rate,
+    dropped,
   );
 
   const pauseButton = h("button", { class: "wpsnb-button wpsnb-pause", type: "button" });
@@ -184,6 +189,8 @@ function renderStreamView({ model, el }) {
     groupsText.textContent = groups.length ? groups.join(", ") : "–";
     count.textContent = `${formatCount(hd.count)} messages`;
     rate.textContent = `${Number(hd.rate || 0).toFixed(1)}/s`;
+    dropped.textContent = hd.dropped ? `${formatCount(hd.dropped)} dropped` : "";
+    dropped.hidden = !hd.dropped;
     root.dataset.state = state;
     root.dataset.connectionId = hd.connectionId || "";
     root.dataset.count = String(hd.count || 0);

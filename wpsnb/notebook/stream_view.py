@@ -238,6 +238,9 @@ class StreamView(LiveWidget):
         return {
             "state": self.state, "connectionId": self.connection_id, "userId": self.user_id, "hub": self.hub,
             "groups": list(self._joined), "count": self._count, "reason": self._reason,
+            # Calls the client had to drop because callbacks fell too far behind (a flood the kernel
+            # could not keep up with): the page shows them rather than silently counting less.
+            "dropped": self.client.stats.get("callbacks_dropped", 0),
         }  # fmt: skip
 
     def _summary(self) -> str:
@@ -245,7 +248,8 @@ class StreamView(LiveWidget):
         who = f"connection {header['connectionId']}, user {header['userId']}" if header["connectionId"] else ""
         lines = [
             f"StreamView · hub {self.hub} · {header['state']}{f' ({who})' if who else ''}",
-            f"groups: {', '.join(header['groups']) or '-'} · {header['count']:,} messages · {header['rate']:g}/s",
+            f"groups: {', '.join(header['groups']) or '-'} · {header['count']:,} messages · {header['rate']:g}/s"
+            + (f" · {header['dropped']:,} dropped (the kernel fell behind)" if header["dropped"] else ""),
         ]
         for record in self.feed.records()[-SUMMARY_LINES:]:
             lines.append("  " + record_text(record))
