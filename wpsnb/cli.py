@@ -101,7 +101,6 @@ def pipe(args: argparse.Namespace) -> int:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     _connect(publisher.start, args, "publish to")
     stream = TeeStream(sys.stdout, publisher, tee=args.tee)
-    publisher.add_tick(stream.publish_due_update)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     stdin = sys.stdin.buffer
     try:
@@ -111,7 +110,7 @@ def pipe(args: argparse.Namespace) -> int:
                 break
             stream.write(decoder.decode(chunk))
         stream.write(decoder.decode(b"", final=True))
-        stream.finish()
+        publisher.end_lines()
     except KeyboardInterrupt:
         publisher.close(timeout=1.0)
         raise CommandFailed(f"interrupted; {publisher.stats.summary()}") from None

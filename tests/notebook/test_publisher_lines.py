@@ -131,3 +131,28 @@ def test_a_real_tqdm_bar_becomes_a_handful_of_updates_of_one_line() -> None:
     updates = [line for line in stream.lines if not line.complete]
     assert len(complete) == 1 and "100%" in complete[0].text and "3000/3000" in complete[0].text
     assert len(updates) < 60  # tqdm redrew ~3000 times
+
+
+def test_feed_wire_says_the_same_as_feed_in_fewer_pieces() -> None:
+    import random
+
+    rng = random.Random(6)
+    alphabet = ["a", "bc", "\n", "\n\n", "\r", "\r\n", "12345", "x" * 30]
+    for _ in range(300):
+        chunks = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 8))]
+        by_line, by_piece = LineSplitter(max_line_chars=40), LineSplitter(max_line_chars=40)
+        lines = [line for n, chunk in enumerate(chunks) for line in by_line.feed(chunk, now=n * 0.1)]
+        pieces = [piece for n, chunk in enumerate(chunks) for piece in by_piece.feed_wire(chunk, now=n * 0.1)]
+        assert "".join(line.wire for line in lines) == "".join(wire for wire, _ in pieces), chunks
+        assert sum(line.complete for line in lines) == sum(count for _, count in pieces), chunks
+        assert len(pieces) <= len(lines)
+        assert by_line.pending == by_piece.pending
+
+
+def test_feed_wire_keeps_a_burst_of_prints_in_one_piece() -> None:
+    splitter = LineSplitter()
+    splitter.feed_wire("step 0", now=0.0)
+    burst = "".join(f"step {n}\n" for n in range(1, 1000))
+    pieces = splitter.feed_wire("\n" + burst + "step 1000", now=0.0)
+    assert pieces == [("step 0\n", 1), (burst, 999)]
+    assert splitter.pending == "step 1000"

@@ -55,6 +55,36 @@ def test_one_message_per_line_when_batching_is_off(local_service: LocalService, 
     assert publisher.stats.messages == 300
 
 
+def test_a_burst_of_output_is_cut_into_messages_at_line_ends(local_service: LocalService, group: str,
+                                                              subscriber: Subscriber) -> None:
+    burst = "".join(numbered(3000))
+    with Publisher(group, local_service, max_message_chars=500) as publisher:
+        publisher.put_chunk(0, burst)  # one write of 3000 lines, as a worker sees a flood
+    assert publisher.stats.lines == 3000
+    text = subscriber.text(ending="line 2999\n")
+    assert text == burst
+    assert all(len(m.data) <= 500 and m.data.endswith("\n") for m in subscriber.received)
+
+
+def test_one_message_per_line_even_for_a_burst(local_service: LocalService, group: str,
+                                               subscriber: Subscriber) -> None:
+    with Publisher(group, local_service, max_message_chars=0) as publisher:
+        publisher.put_chunk(0, "".join(numbered(500)) + "no end")
+        publisher.put_chunk(0, " yet\n")
+    subscriber.collect(lambda got: len(got) >= 501)
+    assert [m.data for m in subscriber.received] == [*numbered(500), "no end yet\n"]
+    assert (publisher.stats.lines, publisher.stats.messages) == (501, 501)
+
+
+def test_stdout_and_stderr_lines_keep_their_order(local_service: LocalService, group: str,
+                                                  subscriber: Subscriber) -> None:
+    with Publisher(group, local_service) as publisher:
+        for n in range(100):
+            publisher.put_chunk(n % 2, f"line {n}")
+            publisher.put_chunk(n % 2, "\n")
+    assert subscriber.text(ending="line 99\n") == "".join(numbered(100))
+
+
 def test_json_items_are_json_messages(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
     with Publisher(group, local_service) as publisher:
         publisher.put_text("before\n")
@@ -82,6 +112,23 @@ def test_drop_policy_counts_the_loss_and_tells_viewers_where_it_happened(local_s
     assert text == ("line 0\nline 1\nline 2\n"
                     "[wpsnb: 3 lines dropped here: the publish queue was full]\n"
                     "line 6\n")
+
+
+def test_a_line_is_dropped_whole(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
+    publisher = Publisher(group, local_service, when_full="drop", max_queued=2)
+    publisher.put_chunk(0, "line 0\n")
+    publisher.put_chunk(0, "line 1 begins")        # queued: the queue is now full
+    publisher.put_chunk(0, " and ends\n")          # dropped: line 1 is damaged, counted once
+    publisher.put_chunk(0, "line 2 begins")        # dropped: a new line, cut from its start...
+    publisher.start()
+    assert publisher.flush(10)                     # (the worker has emptied the queue meanwhile)
+    publisher.put_chunk(0, " and ends\n")          # ...so its rest goes too, though there is room now
+    publisher.put_chunk(0, "line 3\n")
+    stats = publisher.close()
+    assert (stats.lines, stats.dropped) == (2, 2)
+    notice = "[wpsnb: {} dropped here: the publish queue was full]\n"
+    assert subscriber.text(ending="line 3\n") == ("line 0\nline 1 begins\n" + notice.format("2 lines")
+                                                  + "line 3\n")
 
 
 def test_block_policy_waits_once_then_drops_until_the_queue_empties(local_service: LocalService,

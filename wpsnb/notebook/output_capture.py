@@ -1,9 +1,9 @@
 """``publish_output``: publish everything a block of code writes to stdout and stderr, live.
 
 While the block runs, ``sys.stdout`` and ``sys.stderr`` are replaced by tees: what is written still
-reaches the original stream (unless ``tee=False``) and is also cut into lines
-(:mod:`wpsnb.notebook.output_lines`) and queued for a :class:`~wpsnb.notebook.publisher.Publisher`,
-which publishes it to the group from another thread. Logging handlers that write to the original
+reaches the original stream (unless ``tee=False``) and is also queued for a
+:class:`~wpsnb.notebook.publisher.Publisher`, whose thread cuts it into lines and publishes them to
+the group. Logging handlers that write to the original
 stdout/stderr (``logging.basicConfig()`` in an earlier cell) are pointed at the tees too, and an
 uncaught exception's traceback is published before it propagates. At the end everything queued is
 flushed and a one-line summary is printed and published: ``published N lines to group G (M dropped)``.
@@ -32,47 +32,41 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 import traceback
 from types import TracebackType
 from typing import Any, TextIO
 
 from .default_source import source_or_default
-from .output_lines import LineSplitter
 from .publisher import Publisher, PublishStats, WhenFull
 
 _OWN_THREAD_PREFIX = "wpsnb-"
 
 
 class TeeStream:
-    """A text stream that writes through to ``original`` and publishes complete lines.
+    """A text stream that writes through to ``original`` and queues what is written for ``publisher``.
 
+    ``stream`` numbers this stream for the publisher, which cuts each stream's writes into lines.
     Anything it does not define (``encoding``, ``fileno``, ...) is the original's.
     """
 
-    def __init__(self, original: TextIO, publisher: Publisher, *, tee: bool = True, update_interval: float = 0.2):
+    def __init__(self, original: TextIO, publisher: Publisher, stream: int = 0, *, tee: bool = True):
         self.original = original
         self.publisher = publisher
+        self.stream = stream
         self.tee = tee
-        self._splitter = LineSplitter(update_interval)
-        self._lock = threading.Lock()
         self._thread = threading.local()
 
     def write(self, text: str) -> int:
-        """Write ``text`` to the original stream (if teeing) and queue its complete lines."""
+        """Write ``text`` to the original stream (if teeing) and queue it for publishing."""
         if self.tee:
             self.original.write(text)
-        if not isinstance(text, str):
+        if type(text) is not str and not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         own = getattr(self._thread, "own", None)  # per thread object: idents are reused, thread-locals are not
         if own is None:
             own = self._thread.own = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
-        if own:
-            return len(text)
-        publisher = self.publisher
-        with self._lock:
-            for line in self._splitter.feed(text, time.monotonic()):
-                publisher.put_text(line.wire, 1 if line.complete else 0)
+        if not own:
+            self.publisher.put_chunk(self.stream, text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -91,20 +85,6 @@ class TeeStream:
 
     def readable(self) -> bool:
         return False
-
-    def publish_due_update(self) -> None:
-        """Publish the line in progress if it has waited ``update_interval`` (called by the worker thread)."""
-        with self._lock:
-            update = self._splitter.due(time.monotonic())
-            if update is not None:
-                self.publisher.put_text(update.wire, 0, wait=False)
-
-    def finish(self) -> None:
-        """Publish the line in progress, if any, as a complete line."""
-        with self._lock:
-            line = self._splitter.close()
-            if line is not None:
-                self.publisher.put_text(line.wire, 1)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.original, name)
@@ -125,21 +105,20 @@ class OutputPublisher:
         self.capture_logging = capture_logging
         self.stats: PublishStats | None = None
         self.publisher = Publisher(group, source_or_default(source), hub=hub, user_id=user_id, when_full=when_full,
-                                   block_timeout=block_timeout, max_queued=max_queued, **publisher_options)
+                                   block_timeout=block_timeout, max_queued=max_queued,
+                                   update_interval=update_interval, **publisher_options)
         self._streams: dict[str, TeeStream] = {}
         self._originals: dict[str, TextIO] = {}
         self._handlers: list[tuple[logging.StreamHandler[Any], TextIO]] = []
 
     def __enter__(self) -> OutputPublisher:
         self.publisher.start()
-        self.publisher.tick_interval = min(0.1, self.update_interval or 0.1)
-        for name in ("stdout", "stderr"):
+        for index, name in enumerate(("stdout", "stderr")):
             original = getattr(sys, name)
-            stream = TeeStream(original, self.publisher, tee=self.tee, update_interval=self.update_interval)
+            stream = TeeStream(original, self.publisher, index, tee=self.tee)
             self._originals[name] = original
             self._streams[name] = stream
             setattr(sys, name, stream)
-            self.publisher.add_tick(stream.publish_due_update)
         if self.capture_logging:
             self._redirect_logging()
         return self
@@ -152,9 +131,7 @@ class OutputPublisher:
 
     def publish_exception(self, exc: BaseException, tb: TracebackType | None = None) -> None:
         """Publish ``exc``'s traceback (``tb``, default its own) as plain text lines, as Python prints it."""
-        stderr = self._streams.get("stderr")
-        if stderr is not None:
-            stderr.finish()
+        self.publisher.end_lines()
         text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
         for line in text.splitlines():
             self.publisher.put_text(line + "\n", 1)
@@ -165,10 +142,10 @@ class OutputPublisher:
             return self.stats
         self._restore_logging()
         for name, stream in self._streams.items():
-            stream.finish()
             if getattr(sys, name) is stream:  # someone else may have replaced it meanwhile: leave theirs
                 setattr(sys, name, self._originals[name])
         publisher = self.publisher
+        publisher.end_lines()
         publisher.flush(self.flush_timeout)
         summary = publisher.stats.summary()
         if self.summary:

@@ -29,13 +29,12 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_LINE_CHARS = 65_536
 
 
-@dataclass(frozen=True, slots=True)
-class OutputLine:
+class OutputLine(NamedTuple):
     """One line of output: ``complete`` (it ended) or an update of the line in progress.
 
     ``replaces`` says an update of this line was published before, so this one replaces it.
@@ -89,6 +88,17 @@ class LineSplitter:
 
     def feed(self, chunk: str, now: float) -> list[OutputLine]:
         """Take one write; return the lines it completed, plus an update if one is due."""
+        # Fast paths for what print() writes: its text, then "\n" (this runs for every line a cell prints).
+        if chunk == "\n":
+            return [self._finish()]
+        if (self._started and not self._return and "\n" not in chunk and "\r" not in chunk
+                and self._length + len(chunk) <= self.max_line_chars):
+            self._pieces.append(chunk)
+            self._length += len(chunk)
+            if now - self._since < self.update_interval:
+                return []
+            update = self.due(now)
+            return [update] if update is not None else []
         lines: list[OutputLine] = []
         if "\r" not in chunk:  # the common case (print): no carriage returns
             *complete, rest = chunk.split("\n")
@@ -111,6 +121,35 @@ class LineSplitter:
         if update is not None:
             lines.append(update)
         return lines
+
+    def feed_wire(self, chunk: str, now: float) -> list[tuple[str, int]]:
+        """Like :meth:`feed`, as ``(wire text, complete lines in it)`` pieces for a publisher.
+
+        Plain complete lines (no ``"\\r"``, none too long) come out as *one* piece, the text as written:
+        a burst of prints costs a ``count`` instead of an object per line.
+
+        >>> LineSplitter().feed_wire("a\\nb\\nc\\npartial", now=0.0)
+        [('a\\nb\\nc\\n', 3)]
+        """
+        last = chunk.rfind("\n")
+        if last < 0 or "\r" in chunk or self._return:
+            return [(line.wire, 1 if line.complete else 0) for line in self.feed(chunk, now)]
+        pieces: list[tuple[str, int]] = []
+        body_start = 0
+        if self._started:  # the first "\n" ends the line in progress: that one goes the careful way
+            body_start = chunk.index("\n") + 1
+            pieces += [(line.wire, 1 if line.complete else 0) for line in self.feed(chunk[:body_start], now)]
+        body = chunk[body_start:last + 1]
+        if body:
+            if len(body) <= self.max_line_chars or all(len(text) <= self.max_line_chars
+                                                       for text in body.split("\n")):
+                pieces.append((body, body.count("\n")))
+            else:
+                pieces += [(line.wire, 1) for line in self.feed(body, now)]
+        rest = chunk[last + 1:]
+        if rest:
+            pieces += [(line.wire, 1 if line.complete else 0) for line in self.feed(rest, now)]
+        return pieces
 
     def due(self, now: float) -> OutputLine | None:
         """The update of the line in progress, if one is due at ``now`` (else ``None``)."""

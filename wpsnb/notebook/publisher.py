@@ -1,27 +1,32 @@
 """The publishing engine: a bounded queue in front of a client that publishes to one group.
 
-Whoever produces lines — a cell's ``print`` calls (:mod:`wpsnb.notebook.output_capture`), log records
-(:class:`wpsnb.LogHandler`), ``wpsnb pipe`` — only appends to a queue; a worker thread takes what has
-accumulated, packs it into messages and hands them to a :class:`wpsnb.Client`, whose own thread
-writes them and collects the acks. So a training loop pays for an append, never for the network.
+Whoever produces output — a cell's ``print`` calls (:mod:`wpsnb.notebook.output_capture`), log records
+(:class:`wpsnb.LogHandler`), ``wpsnb pipe`` — only appends to a queue. A worker thread takes what has
+accumulated, cuts stream output into lines (:mod:`wpsnb.notebook.output_lines`), packs lines into
+messages and hands them to a :class:`wpsnb.Client`, whose own thread writes them and collects the
+acks. So the producer pays for one append — no lock, no splitting, no network — per write.
 
 Policies, all explicit:
 
-* **Queue full** (``max_queued`` items): ``when_full="block"`` waits up to ``block_timeout`` seconds
-  for room (``None``: as long as it takes — the right choice for ``wpsnb pipe``); if no room comes,
-  the producer drops from then on, without waiting again, until the worker empties the queue — so a
-  stalled connection costs the producer one ``block_timeout``, not one per line. ``when_full="drop"``
-  drops at once. Every dropped line is counted (``stats.dropped``) and the viewers are told where:
-  a notice takes the lost lines' place in the stream.
-* **Batching**: text lines that are already waiting together travel in one message (at most
+* **Queue full** (``max_queued`` items; a ``print`` is about two): ``when_full="block"`` waits up to
+  ``block_timeout`` seconds for room (``None``: as long as it takes — the right choice for ``wpsnb
+  pipe``); if no room comes, the producer drops from then on, without waiting again, until the worker
+  has emptied the queue — so a stalled connection costs the producer one ``block_timeout``, not one
+  per line. ``when_full="drop"`` drops at once. A line is dropped whole: once dropping starts in the
+  middle of a line, the rest of that line goes too. Every dropped line is counted
+  (``stats.dropped``) and viewers are told where: a notice takes the lost lines' place in the stream.
+* **Batching**: lines that are already waiting together travel in one message (at most
   ``max_message_chars``), so a flood of prints becomes a few large messages instead of thousands of
-  small ones; a line arriving alone is sent alone, at once (after ``linger`` seconds, 5 ms by
-  default, which lets a burst gather). ``max_message_chars=0`` sends one message per line.
+  small ones; a line written alone is sent alone (after ``linger`` seconds, 5 ms by default, which
+  lets a burst gather). ``max_message_chars=0`` sends one message per line.
+* **Progress lines**: a line still in progress (a redrawn progress bar, ``print(..., end="")``) is
+  published as an update at most every ``update_interval`` seconds.
 * **Delivery**: every message is acknowledged by the service (on the reliable protocol, the default,
   a dropped connection is recovered and unacknowledged messages are resent; the service drops
   duplicates), at most ``max_in_flight`` messages unacknowledged at a time. A refusal
   (``Forbidden``) or a closed client stops publishing; the lines are counted as failed.
-* **Flush**: :meth:`Publisher.close` waits (``timeout``) until everything queued is acknowledged.
+* **Flush**: :meth:`Publisher.flush` and :meth:`Publisher.close` wait (``timeout``) until everything
+  queued before them is acknowledged.
 
 Example::
 
@@ -45,6 +50,7 @@ from typing import Any, Literal
 from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
 from ..negotiate import resolve_source
 from ..protocol.names import group_name_problem
+from .output_lines import LineSplitter
 
 log = logging.getLogger("wpsnb.notebook")
 
@@ -53,10 +59,18 @@ WHEN_FULL = ("block", "drop")
 # Errors after which nothing more can be published by this client.
 _FATAL = (Forbidden, NotConnected, RecoveryFailed)
 
+# Queue items are tuples; the first element says what they are. A small int is a stream's index: the
+# item is ``(stream, text)``, something written to that stream. The others:
+_TEXT = "text"          # ("text", terminal text, lines it stands for)
+_JSON = "json"          # ("json", value, 1)
+_NOTICE = "notice"      # ("notice", stream or None, [dropped lines])   lines were dropped here
+_END_LINES = "end"      # ("end",)                                       complete every line in progress
+_FLUSH = "flush"        # ("flush", threading.Event)                    set once all before is acknowledged
+
 
 @dataclass
 class PublishStats:
-    """What happened to the lines given to a :class:`Publisher`.
+    """What happened to what was given to a :class:`Publisher`.
 
     ``lines``: acknowledged by the service; ``dropped``: lost to a full queue; ``failed``: refused by the
     service or never sent (``error`` says why); ``unconfirmed``: still unacknowledged when ``close()``
@@ -84,17 +98,6 @@ class PublishStats:
         return text
 
 
-class _Item:
-    """One queued thing: ``data`` of ``data_type`` standing for ``lines`` lines (a drop notice: ``None``)."""
-
-    __slots__ = ("data", "data_type", "lines")
-
-    def __init__(self, data_type: str | None, data: Any, lines: int):
-        self.data_type = data_type
-        self.data = data
-        self.lines = lines
-
-
 DropNotice = Callable[[int], "tuple[str, Any]"]
 
 
@@ -108,23 +111,25 @@ def text_drop_notice(count: int) -> tuple[str, Any]:
 
 
 class Publisher:
-    """Publishes queued text and JSON to ``group``; see the module docs for the policies.
+    """Publishes queued output, text and JSON to ``group``; see the module docs for the policies.
 
     ``source``: anything :class:`wpsnb.Client` accepts (connection string, ``LocalService``, ``/negotiate``
     URL, client access URL); or pass a connected ``client=`` that the publisher borrows (and does not close).
     From a connection string, the token grants only ``webpubsub.sendToGroup.<group>``.
 
     >>> publisher = Publisher("train", service).start()        # doctest: +SKIP
-    >>> publisher.put_json({"step": 1, "loss": 0.5})            # doctest: +SKIP
+    >>> publisher.put_chunk(0, "step 1\\nstep 2\\n")             # doctest: +SKIP
+    True
+    >>> publisher.put_json({"step": 2, "loss": 0.5})            # doctest: +SKIP
     True
     >>> publisher.close().lines                                 # doctest: +SKIP
-    1
+    3
     """
 
     def __init__(self, group: str, source: Any = None, *, hub: str = "stream", user_id: str | None = None,
                  client: Any = None, when_full: WhenFull = "block", block_timeout: float | None = 0.1,
-                 max_queued: int = 10_000, max_message_chars: int = 16_384, linger: float = 0.005,
-                 max_in_flight: int = 1_000, connect_timeout: float = 10.0,
+                 max_queued: int = 20_000, max_message_chars: int = 16_384, linger: float = 0.005,
+                 max_in_flight: int = 1_000, update_interval: float = 0.2, connect_timeout: float = 10.0,
                  drop_notice: DropNotice = text_drop_notice):
         problem = group_name_problem(group)
         if problem:
@@ -137,6 +142,8 @@ class Publisher:
                              f"{block_timeout!r}")
         if max_queued < 1 or max_in_flight < 1:
             raise ValueError("max_queued and max_in_flight must be at least 1")
+        if update_interval < 0:
+            raise ValueError(f"update_interval must be >= 0 seconds, got {update_interval!r}")
         if source is None and client is None:
             raise ValueError("pass a source (connection string, LocalService, /negotiate URL, client URL) or a "
                              "connected client=")
@@ -150,29 +157,33 @@ class Publisher:
         self.max_message_chars = max_message_chars
         self.linger = linger
         self.max_in_flight = max_in_flight
+        self.update_interval = update_interval
         self.connect_timeout = connect_timeout
         self.drop_notice = drop_notice
         self.stats = PublishStats(group)
         self.client: Any = client
         self._owns_client = client is None
-        self._queue: deque[_Item] = deque()
+        # Producers append and the worker pops from the two ends of this deque without a lock (both are
+        # atomic); the lock is for the rare paths: a full queue, waking an idle worker, the counters.
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._lock = threading.Lock()
         self._has_items = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
-        self._progress = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self._worker_idle = False
-        self._overloaded = False   # a wait for room timed out: drop without waiting until the queue empties
+        self._shedding = False           # producers must take the slow path (dropping, or waiting for room)
+        self._overloaded = False         # a wait for room timed out: drop without waiting until the worker drains
+        self._cut_lines: set[int] = set()  # streams whose line in progress is being dropped to its end
+        self._room_waiters = 0
         self._closing = False
         self._closed = False
-        self._flushing = 0
         self._failure: BaseException | None = None
-        self._enqueued = 0         # items accepted into the queue (drop notices included)
-        self._done = 0             # items acknowledged, or given up on
-        self._in_flight = 0        # messages handed to the client and not yet answered
-        self._accepted_lines = 0
-        self._ticks: list[Callable[[], None]] = []
-        self.tick_interval = 0.1
+        self._splitters: dict[int, LineSplitter] = {}
+        self._in_flight = 0              # messages handed to the client and not yet answered
+        self._in_flight_lines = 0
+        self._submitted = 0              # messages handed to the client, ever
+        self._answered_count = 0         # ... and answered (acknowledged or failed)
+        self._flush_waiters: list[tuple[int, threading.Event]] = []
 
     # ---- life ------------------------------------------------------------------------------------
 
@@ -198,10 +209,20 @@ class Publisher:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far is acknowledged (or failed); ``False`` if ``timeout`` passed."""
+        done = threading.Event()
+        self._queue.append((_FLUSH, done))  # a marker: past any room limit, it holds no output
+        self._wake_worker()
+        if self._worker is None:
+            return False
+        return done.wait(timeout)
+
     def close(self, timeout: float = 30.0) -> PublishStats:
         """Publish everything queued (waiting at most ``timeout`` s), stop, and return the stats."""
         if self._closed:
             return self.stats
+        self.end_lines()
         self.flush(timeout)
         with self._lock:
             self._closing = True
@@ -211,38 +232,14 @@ class Publisher:
             self._worker.join(max(timeout, 1.0))
         with self._lock:
             self._closed = True
-            stats = self.stats
-            stats.unconfirmed = max(0, self._accepted_lines - stats.lines - stats.failed)
+            waiting = sum(_lines_in(item) for item in self._queue)
+            self.stats.unconfirmed += self._in_flight_lines + waiting
         if self._owns_client and self.client is not None:
             try:
                 self.client.close(timeout=1.0)
             except Exception as exc:  # closing is best effort: the stats already say what was published
                 log.debug("closing the publisher's client: %s", exc)
-        return stats
-
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything queued so far is acknowledged (or failed); ``False`` if ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            target = self._enqueued
-            self._flushing += 1
-            self._has_items.notify()
-            try:
-                while self._done < target:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or self._worker is None or not self._worker.is_alive():
-                        return False
-                    self._progress.wait(min(remaining, 0.25))
-                return True
-            finally:
-                self._flushing -= 1
-
-    def add_tick(self, tick: Callable[[], None]) -> None:
-        """Call ``tick()`` on the worker thread every ``tick_interval`` s while it has nothing to send
-        (the output capture publishes stale progress lines this way)."""
-        with self._lock:
-            self._ticks.append(tick)
-            self._has_items.notify()  # an idle worker may be waiting without a timeout
+        return self.stats
 
     @property
     def failure(self) -> BaseException | None:
@@ -251,136 +248,238 @@ class Publisher:
 
     # ---- producers -------------------------------------------------------------------------------
 
-    def put_text(self, text: str, lines: int = 1, *, wait: bool = True) -> bool:
-        """Queue terminal text standing for ``lines`` lines; ``False`` if it was dropped (queue full).
+    def put_chunk(self, stream: int, text: str) -> bool:
+        """Queue what was written to output stream number ``stream`` (cut into lines by the worker).
 
-        ``wait=False`` never blocks, whatever the policy (for callers on the worker's own thread).
+        The hot path of a printing loop: one append, no lock. ``False`` if it was dropped (queue full).
         """
-        return self._put(_Item("text", text, lines), wait)
+        return self._put((stream, text))
+
+    def put_text(self, text: str, lines: int = 1) -> bool:
+        """Queue terminal text standing for ``lines`` lines, published as it is; ``False`` if dropped."""
+        return self._put((_TEXT, text, lines))
 
     def put_json(self, value: Any, lines: int = 1) -> bool:
         """Queue one JSON message; ``False`` if it was dropped."""
-        return self._put(_Item("json", value, lines), True)
+        return self._put((_JSON, value, lines))
 
-    def _put(self, item: _Item, wait: bool) -> bool:
+    def end_lines(self) -> None:
+        """Complete every stream's line in progress (end of a cell): it is published as a whole line."""
+        with self._lock:
+            self._cut_lines.clear()
+            self._shedding = self._overloaded
+        self._queue.append((_END_LINES,))
+        self._wake_worker()
+
+    def _put(self, item: tuple[Any, ...]) -> bool:
+        queue = self._queue
+        if not self._shedding and len(queue) < self.max_queued:
+            queue.append(item)
+            if self._worker_idle:
+                self._wake_worker()
+            return True
+        return self._put_slowly(item)
+
+    def _put_slowly(self, item: tuple[Any, ...]) -> bool:
         with self._lock:
             if self._closing:
                 return False
             if self._failure is not None:  # nothing more can be published: count it, do not queue it
-                self.stats.failed += item.lines
+                self.stats.failed += _lines_in(item)
                 return False
-            if len(self._queue) >= self.max_queued and not (wait and self._wait_for_room()):
-                self._count_drop(item.lines)
+            stream = item[0] if type(item[0]) is int else None
+            if stream is not None and stream in self._cut_lines:  # the rest of a line being dropped
+                self._drop(item)
                 return False
-            self._queue.append(item)  # not a local: waiting for room let the worker swap in a new deque
-            self._enqueued += 1
-            self._accepted_lines += item.lines
+            if len(self._queue) >= self.max_queued and not self._wait_for_room():
+                self._drop(item)
+                return False
+            self._queue.append(item)
+            self._shedding = self._overloaded or bool(self._cut_lines)
             if self._worker_idle:
+                self._worker_idle = False
                 self._has_items.notify()
             return True
 
     def _wait_for_room(self) -> bool:
-        # Called with the lock held and the queue full.
-        if self.when_full == "drop" or self._overloaded or self._failure is not None:
+        # With the lock held and the queue full.
+        if self.when_full == "drop" or self._overloaded:
             return False
         deadline = None if self.block_timeout is None else time.monotonic() + self.block_timeout
-        while len(self._queue) >= self.max_queued:
-            if self._closing or self._failure is not None:
-                return False
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                self._overloaded = True
-                return False
-            self._has_room.wait(remaining)
-        return True
+        self._room_waiters += 1
+        try:
+            while len(self._queue) >= self.max_queued:
+                if self._closing:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._overloaded = True
+                    self._shedding = True
+                    return False
+                self._has_room.wait(remaining)
+            return True
+        finally:
+            self._room_waiters -= 1
 
-    def _count_drop(self, lines: int) -> None:
-        # With the lock held. The notice takes the dropped lines' place: the last queued item, past the bound.
+    def _drop(self, item: tuple[Any, ...]) -> None:
+        # With the lock held: count the lost lines; a notice (past the bound) marks the place in the stream.
+        # A line counts as dropped when its first piece is; once a line loses a piece, the rest of it goes too.
+        kind = item[0]
+        if type(kind) is int:
+            text = item[1]
+            if not text:
+                return
+            cut = kind in self._cut_lines  # this chunk begins with the rest of a line already counted
+            lines = text.count("\n") + (0 if text.endswith("\n") else 1) - (1 if cut else 0)
+            if text.endswith("\n"):
+                self._cut_lines.discard(kind)
+            else:
+                self._cut_lines.add(kind)
+            stream = kind
+        else:
+            lines, stream = item[2], None
+        self._shedding = True
         self.stats.dropped += lines
         queue = self._queue
-        if queue and queue[-1].data_type is None:
-            queue[-1].data += lines
-        else:
-            queue.append(_Item(None, lines, 0))
-            self._enqueued += 1
+        last = queue[-1] if queue else None
+        if last is not None and last[0] == _NOTICE and last[1] == stream:
+            last[2][0] += lines  # drops go on right where the last ones were: one notice for all
+        elif lines:  # (the rest of a line already counted needs no notice of its own)
+            queue.append((_NOTICE, stream, [lines]))
+
+    def _wake_worker(self) -> None:
+        with self._lock:
+            self._worker_idle = False  # one wake-up is enough: later appends need not take the lock
+            self._has_items.notify()
 
     # ---- the worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            while True:
-                items = self._take()
-                if items is None:
-                    return
-                if items:
-                    self._send(items)
-                else:
-                    for tick in self._ticks:
-                        tick()
+            while self._wait_for_work():
+                if self.linger and not self._in_a_hurry():
+                    time.sleep(self.linger)  # let a burst gather into few messages
+                self._drain()
         except Exception:
             log.exception("the publisher for group %r stopped by an internal error", self.group)
             with self._lock:
                 self._failure = self._failure or RuntimeError("the publisher stopped by an internal error")
-                self._give_up_queued()
-
-    def _take(self) -> deque[_Item] | None:
-        """What is queued (after letting a burst gather); ``[]`` for a tick; ``None`` to stop."""
-        with self._lock:
-            if not self._queue and not self._closing:
-                self._worker_idle = True
-                self._has_items.wait(self.tick_interval if self._ticks else None)
-                self._worker_idle = False
-            if not self._queue:
-                return None if self._closing else deque()
-            hurry = self._closing or self._flushing or len(self._queue) * 2 >= self.max_queued
-        if self.linger and not hurry:
-            time.sleep(self.linger)
-        with self._lock:
-            items, self._queue = self._queue, deque()
-            self._overloaded = False
-            self._has_room.notify_all()
-            return items
-
-    def _send(self, items: deque[_Item]) -> None:
-        for data_type, data, lines, count in self._pack(items):
+            self._discard_queue()
+        finally:
             with self._lock:
-                while self._in_flight >= self.max_in_flight and self._failure is None:
-                    if self._closing:  # close() stopped waiting: what is left stays unconfirmed
-                        return
-                    self._progress.wait(0.5)
+                for _, event in self._flush_waiters:
+                    event.set()
+                self._flush_waiters.clear()
+            self._release_flush_markers()
+
+    def _wait_for_work(self) -> bool:
+        """Wait until something is queued, or a line in progress may be due for an update; ``False``: stop."""
+        queue = self._queue
+        if queue:
+            return True
+        with self._lock:
+            self._worker_idle = True
+            # Producers append, then look at _worker_idle; we set it, then look at the queue: one of us sees
+            # the other, so no wake-up is lost.
+            if not queue and not self._closing:
+                pending = any(s.pending is not None for s in self._splitters.values())
+                self._has_items.wait(self.update_interval / 2 if pending and self.update_interval else None)
+            self._worker_idle = False
+            return bool(queue) or not self._closing
+
+    def _in_a_hurry(self) -> bool:
+        queue = self._queue
+        return self._closing or len(queue) * 2 >= self.max_queued or bool(queue and queue[-1][0] == _FLUSH)
+
+    def _drain(self) -> None:
+        """Take what is queued now, cut it into lines, pack and send the messages (in order)."""
+        queue = self._queue
+        count = len(queue)
+        now = time.monotonic()
+        messages = _Packer(self.max_message_chars)
+        stream: int | None = None
+        run: list[str] = []
+        for _ in range(count):
+            item = queue.popleft()
+            kind = item[0]
+            if type(kind) is int:
+                if kind != stream:
+                    self._feed(stream, run, now, messages)
+                    stream, run = kind, []
+                run.append(item[1])
+                continue
+            self._feed(stream, run, now, messages)
+            stream, run = None, []
+            if kind in (_TEXT, _JSON):
+                messages.add(kind, item[1], item[2])
+            elif kind == _NOTICE:
+                self._add_notice(item, messages)
+            elif kind == _END_LINES:
+                for splitter in self._splitters.values():
+                    line = splitter.close()
+                    if line is not None:
+                        messages.add(_TEXT, line.wire, 1)
+            elif kind == _FLUSH:
+                self._send(messages.take())
+                self._when_answered(item[1])
+        self._feed(stream, run, now, messages)
+        for splitter in self._splitters.values():  # lines in progress that have waited long enough
+            update = splitter.due(now)
+            if update is not None:
+                messages.add(_TEXT, update.wire, 0)
+        with self._lock:
+            if self._overloaded:
+                self._overloaded = False
+                self._shedding = bool(self._cut_lines)
+            if self._room_waiters:
+                self._has_room.notify_all()
+        self._send(messages.take())
+
+    def _feed(self, stream: int | None, run: list[str], now: float, messages: _Packer) -> None:
+        if not run or stream is None:
+            return
+        splitter = self._splitters.get(stream)
+        if splitter is None:
+            splitter = self._splitters[stream] = LineSplitter(self.update_interval)
+        for wire, lines in splitter.feed_wire(run[0] if len(run) == 1 else "".join(run), now):
+            messages.add(_TEXT, wire, lines)
+
+    def _add_notice(self, item: tuple[Any, ...], messages: _Packer) -> None:
+        _, stream, counter = item
+        with self._lock:  # a producer adds to the count under the lock, while the notice is last in the queue
+            count = counter[0]
+        splitter = self._splitters.get(stream) if stream is not None else None
+        if splitter is not None:
+            line = splitter.close()  # the head of a line whose rest was dropped: shown as it is
+            if line is not None:
+                messages.add(_TEXT, line.wire, 0)
+        data_type, data = self.drop_notice(count)
+        messages.add(data_type, data, 0)
+
+    def _when_answered(self, event: threading.Event) -> None:
+        with self._lock:
+            if self._answered_count >= self._submitted:
+                event.set()
+            else:
+                self._flush_waiters.append((self._submitted, event))
+
+    def _send(self, messages: list[tuple[str, Any, int]]) -> None:
+        for data_type, data, lines in messages:
+            with self._lock:
+                while self._in_flight >= self.max_in_flight and self._failure is None and not self._closing:
+                    self._has_room.wait(0.5)  # answers notify this condition too
                 if self._failure is not None:
-                    self._give_up(lines, count)
+                    self.stats.failed += lines
+                    continue
+                if self._in_flight >= self.max_in_flight:  # closing with the window still full: give up
+                    self.stats.unconfirmed += lines
                     continue
                 self._in_flight += 1
-            self._submit(data_type, data, lines, count)
+                self._in_flight_lines += lines
+                self._submitted += 1
+            self._submit(data_type, data, lines)
 
-    def _pack(self, items: deque[_Item]) -> list[tuple[str, Any, int, int]]:
-        """Messages ``(data_type, data, lines, items)``: runs of text joined up to ``max_message_chars``."""
-        messages: list[tuple[str, Any, int, int]] = []
-        texts: list[str] = []
-        size = lines = count = 0
-        for item in items:
-            data_type, data = item.data_type, item.data
-            if data_type is None:
-                data_type, data = self.drop_notice(data)
-            if data_type == "text" and self.max_message_chars > 0:
-                if texts and size + len(data) > self.max_message_chars:
-                    messages.append(("text", "".join(texts), lines, count))
-                    texts, size, lines, count = [], 0, 0, 0
-                texts.append(data)
-                size += len(data)
-                lines += item.lines
-                count += 1
-                continue
-            if texts:
-                messages.append(("text", "".join(texts), lines, count))
-                texts, size, lines, count = [], 0, 0, 0
-            messages.append((data_type, data, item.lines, 1))
-        if texts:
-            messages.append(("text", "".join(texts), lines, count))
-        return messages
-
-    def _submit(self, data_type: str, data: Any, lines: int, count: int) -> None:
+    def _submit(self, data_type: str, data: Any, lines: int) -> None:
         # The client's request path: built (encoded) here, written and acknowledged on the client's thread.
         client = self.client.async_client
         waiter: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -389,42 +488,115 @@ class Publisher:
             request.waiter = waiter
             client.submit_threadsafe(request)
         except (WebPubSubError, ValueError, TypeError) as exc:
-            self._answered(lines, count, exc)
+            self._answered(lines, exc)
             return
-        waiter.add_done_callback(lambda done: self._answered(lines, count, done.exception()))
+        waiter.add_done_callback(lambda done: self._answered(lines, done.exception()))
 
-    def _answered(self, lines: int, count: int, error: BaseException | None) -> None:
+    def _answered(self, lines: int, error: BaseException | None) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._in_flight_lines -= lines
+            self._answered_count += 1
             stats = self.stats
             if error is None:
                 stats.lines += lines
                 stats.messages += 1
-                self._done += count
             else:
-                self._give_up(lines, count, error)
-            self._progress.notify_all()
+                stats.failed += lines
+                if stats.error is None:
+                    stats.error = _describe_error(error)
+                    log.warning("publishing to group %r failed: %s", self.group, error)
+                if isinstance(error, _FATAL) and self._failure is None:
+                    self._failure = error
+                    self._shedding = True  # producers take the slow path, which refuses from now on
+            if self._flush_waiters:
+                answered = self._answered_count
+                still = []
+                for target, event in self._flush_waiters:
+                    if answered >= target:
+                        event.set()
+                    else:
+                        still.append((target, event))
+                self._flush_waiters = still
+            self._has_room.notify_all()
 
-    def _give_up(self, lines: int, count: int, error: BaseException | None = None) -> None:
-        # With the lock held: these lines will not be published.
-        stats = self.stats
-        stats.failed += lines
-        self._done += count
-        if error is not None and stats.error is None:
-            stats.error = _describe_error(error)
-            log.warning("publishing to group %r failed: %s", self.group, error)
-        if error is not None and isinstance(error, _FATAL) and self._failure is None:
-            self._failure = error
-            self._give_up_queued()
-        self._progress.notify_all()
+    def _discard_queue(self) -> None:
+        with self._lock:
+            while self._queue:
+                self.stats.failed += _lines_in(self._queue.popleft())
 
-    def _give_up_queued(self) -> None:
-        items, self._queue = self._queue, deque()
-        for item in items:
-            self.stats.failed += item.lines
-            self._done += 1
-        self._has_room.notify_all()
-        self._progress.notify_all()
+    def _release_flush_markers(self) -> None:
+        for item in list(self._queue):
+            if item[0] == _FLUSH:
+                item[1].set()
+
+
+class _Packer:
+    """Collects ``(data_type, data, lines)`` messages: consecutive text joined up to ``max_chars`` (cut at
+    line ends when longer); ``max_chars=0``: one message per line."""
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self.messages: list[tuple[str, Any, int]] = []
+        self._texts: list[str] = []
+        self._size = 0
+        self._lines = 0
+
+    def add(self, data_type: str, data: Any, lines: int) -> None:
+        if data_type != _TEXT:
+            self._close_text()
+            self.messages.append((data_type, data, lines))
+        elif self.max_chars <= 0:
+            self._one_per_line(data, lines)
+        elif len(data) > self.max_chars:
+            self._cut(data, lines)
+        else:
+            self._add_text(data, lines)
+
+    def take(self) -> list[tuple[str, Any, int]]:
+        self._close_text()
+        messages, self.messages = self.messages, []
+        return messages
+
+    def _add_text(self, data: str, lines: int) -> None:
+        if self._texts and self._size + len(data) > self.max_chars:
+            self._close_text()
+        self._texts.append(data)
+        self._size += len(data)
+        self._lines += lines
+
+    def _cut(self, data: str, lines: int) -> None:
+        start, end = 0, len(data)
+        while end - start > self.max_chars:
+            cut = data.rfind("\n", start, start + self.max_chars)
+            cut = cut + 1 if cut >= 0 else start + self.max_chars  # a line longer than a message: cut it
+            piece = data[start:cut]
+            count = piece.count("\n")
+            self._add_text(piece, count)
+            lines -= count
+            start = cut
+        self._add_text(data[start:], lines)
+
+    def _one_per_line(self, data: str, lines: int) -> None:
+        if lines <= 1:
+            self.messages.append((_TEXT, data, lines))
+            return
+        *complete, rest = data.split("\n")  # plain lines only come in bulk (see LineSplitter.feed_wire)
+        self.messages.extend((_TEXT, text + "\n", 1) for text in complete)
+        if rest:
+            self.messages.append((_TEXT, rest, 0))
+
+    def _close_text(self) -> None:
+        if self._texts:
+            self.messages.append((_TEXT, "".join(self._texts), self._lines))
+            self._texts, self._size, self._lines = [], 0, 0
+
+
+def _lines_in(item: tuple[Any, ...]) -> int:
+    kind = item[0]
+    if type(kind) is int:
+        return item[1].count("\n")
+    return item[2] if kind in (_TEXT, _JSON) else 0
 
 
 def _describe_error(error: BaseException) -> str:
