@@ -52,6 +52,7 @@ class TeeStream:
     def __init__(self, original: TextIO, publisher: Publisher, stream: int = 0, *, tee: bool = True):
         self.original = original
         self.publisher = publisher
+        self._put_chunk = publisher.put_chunk
         self.stream = stream
         self.tee = tee
         self._thread = threading.local()
@@ -66,7 +67,7 @@ class TeeStream:
         if own is None:
             own = self._thread.own = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
         if not own:
-            self.publisher.put_chunk(self.stream, text)
+            self._put_chunk(self.stream, text)
         return len(text)
 
     def writelines(self, lines: Any) -> None:

@@ -17,7 +17,7 @@ Policies, all explicit:
   (``stats.dropped``) and viewers are told where: a notice takes the lost lines' place in the stream.
 * **Batching**: lines that are already waiting together travel in one message (at most
   ``max_message_chars``), so a flood of prints becomes a few large messages instead of thousands of
-  small ones; a line written alone is sent alone (after ``linger`` seconds, 5 ms by default, which
+  small ones; a line written alone is sent alone (after ``linger`` seconds, 20 ms by default, which
   lets a burst gather). ``max_message_chars=0`` sends one message per line.
 * **Progress lines**: a line still in progress (a redrawn progress bar, ``print(..., end="")``) is
   published as an update at most every ``update_interval`` seconds.
@@ -128,7 +128,7 @@ class Publisher:
 
     def __init__(self, group: str, source: Any = None, *, hub: str = "stream", user_id: str | None = None,
                  client: Any = None, when_full: WhenFull = "block", block_timeout: float | None = 0.1,
-                 max_queued: int = 20_000, max_message_chars: int = 16_384, linger: float = 0.005,
+                 max_queued: int = 20_000, max_message_chars: int = 16_384, linger: float = 0.02,
                  max_in_flight: int = 1_000, update_interval: float = 0.2, connect_timeout: float = 10.0,
                  drop_notice: DropNotice = text_drop_notice):
         problem = group_name_problem(group)
@@ -171,6 +171,9 @@ class Publisher:
         self._has_room = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self._worker_idle = False
+        self._lingering = False
+        self._hurry = threading.Event()  # cuts the worker's linger short
+        self._hurry_at = max(1, max_queued // 4)
         self._shedding = False           # producers must take the slow path (dropping, or waiting for room)
         self._overloaded = False         # a wait for room timed out: drop without waiting until the worker drains
         self._cut_lines: set[int] = set()  # streams whose line in progress is being dropped to its end
@@ -213,7 +216,7 @@ class Publisher:
         """Wait until everything queued so far is acknowledged (or failed); ``False`` if ``timeout`` passed."""
         done = threading.Event()
         self._queue.append((_FLUSH, done))  # a marker: past any room limit, it holds no output
-        self._wake_worker()
+        self._wake_worker(hurry=True)
         if self._worker is None:
             return False
         return done.wait(timeout)
@@ -253,7 +256,15 @@ class Publisher:
 
         The hot path of a printing loop: one append, no lock. ``False`` if it was dropped (queue full).
         """
-        return self._put((stream, text))
+        queue = self._queue  # (the body of _put, inlined: this runs twice per print)
+        if not self._shedding and len(queue) < self.max_queued:
+            queue.append((stream, text))
+            if self._worker_idle:
+                self._wake_worker()
+            elif self._lingering and len(queue) >= self._hurry_at:
+                self._hurry.set()
+            return True
+        return self._put_slowly((stream, text))
 
     def put_text(self, text: str, lines: int = 1) -> bool:
         """Queue terminal text standing for ``lines`` lines, published as it is; ``False`` if dropped."""
@@ -277,6 +288,8 @@ class Publisher:
             queue.append(item)
             if self._worker_idle:
                 self._wake_worker()
+            elif self._lingering and len(queue) >= self._hurry_at:
+                self._hurry.set()  # a flood: do not let the queue fill up while the worker lingers
             return True
         return self._put_slowly(item)
 
@@ -347,10 +360,12 @@ class Publisher:
         elif lines:  # (the rest of a line already counted needs no notice of its own)
             queue.append((_NOTICE, stream, [lines]))
 
-    def _wake_worker(self) -> None:
+    def _wake_worker(self, hurry: bool = False) -> None:
         with self._lock:
             self._worker_idle = False  # one wake-up is enough: later appends need not take the lock
             self._has_items.notify()
+        if hurry:
+            self._hurry.set()
 
     # ---- the worker ------------------------------------------------------------------------------
 
@@ -358,7 +373,10 @@ class Publisher:
         try:
             while self._wait_for_work():
                 if self.linger and not self._in_a_hurry():
-                    time.sleep(self.linger)  # let a burst gather into few messages
+                    self._lingering = True  # let a burst gather into few messages
+                    self._hurry.wait(self.linger)
+                    self._lingering = False
+                    self._hurry.clear()
                 self._drain()
         except Exception:
             log.exception("the publisher for group %r stopped by an internal error", self.group)
@@ -389,7 +407,7 @@ class Publisher:
 
     def _in_a_hurry(self) -> bool:
         queue = self._queue
-        return self._closing or len(queue) * 2 >= self.max_queued or bool(queue and queue[-1][0] == _FLUSH)
+        return self._closing or len(queue) >= self._hurry_at or bool(queue and queue[-1][0] == _FLUSH)
 
     def _drain(self) -> None:
         """Take what is queued now, cut it into lines, pack and send the messages (in order)."""

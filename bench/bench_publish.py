@@ -1,0 +1,232 @@
+"""What ``%%publish`` costs a print-heavy loop: the same loop with and without the publishing engine.
+
+In this process, each round runs the loop twice, alternating: once printing to a sink file (the
+baseline), once inside ``wpsnb.publish_output`` printing to the same sink (the tee) while every line
+is published to a group on a local service running in another process (``wpsnb serve``, standing in
+for Azure) and watched by ``wpsnb tail`` in a third. The "with" time includes the flush at the end (until every line is
+acknowledged); the viewer must then have every line, or the benchmark fails.
+
+Two loops: ``print`` alone (the worst case: nothing but output), and a training-like step (about
+50 µs of pure-Python arithmetic, then one ``print``).
+
+In a real Jupyter kernel (nbclient), the same print-only loop in a cell, then in a ``%%publish`` cell,
+then plain again (the baseline is the mean of the two plain runs): once with the service in another
+process (``WebPubSubConnectionString`` set, as with Azure) and once with the default, a local service
+inside the kernel itself, sharing its interpreter. Times are measured inside the cells (the loop, not
+the connection or the final flush).
+
+Example::
+
+    python -m bench.bench_publish            # full
+    python -m bench.bench_publish --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.results import median, metric, print_table
+
+GROUP = "bench-publish"
+_SCRIPT = Path(sys.executable).with_name("wpsnb")
+WPSNB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "wpsnb.cli"]
+STEP_WORK = 600  # inner iterations of the training-like step (~50 µs of Python)
+Loop = Callable[[int], None]
+
+
+def print_loop(lines: int) -> None:
+    """Nothing but output."""
+    for step in range(lines):
+        print(f"step {step:7d}  loss {1.0 / (step + 1):.6f}")
+
+
+def training_loop(lines: int) -> None:
+    """A pure-Python step, then one line of progress."""
+    weight = 0.5
+    for step in range(lines):
+        gradient = 0.0
+        for sample in range(STEP_WORK):
+            gradient += (weight * sample - 3.0) * sample * 1e-6
+        weight -= 0.01 * gradient
+        print(f"step {step:7d}  weight {weight:.6f}")
+
+
+@contextmanager
+def served() -> Iterator[str]:
+    """``wpsnb serve --port 0`` in another process; yields its connection string."""
+    process = subprocess.Popen([*WPSNB, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Endpoint=" in line:
+                yield line.strip()
+                return
+        raise RuntimeError("wpsnb serve did not print its connection string")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+
+
+class Viewer:
+    """``wpsnb tail GROUP --json`` in another process, its frames written to a file."""
+
+    def __init__(self, connection_string: str, directory: Path):
+        self.path = directory / "received.jsonl"
+        with self.path.open("w") as out:
+            self.process = subprocess.Popen([*WPSNB, "tail", GROUP, "--json", "--connection-string",
+                                             connection_string], stdout=out, stderr=subprocess.PIPE, text=True)
+        assert self.process.stderr is not None
+        ready = self.process.stderr.readline()
+        if "listening" not in ready:
+            raise RuntimeError(f"wpsnb tail did not start: {ready}")
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        needle = text.replace("\n", "\\n")
+        while needle not in self.path.read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the viewer did not receive {text!r} within {timeout} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(20)
+
+
+def timed(loop: Loop, lines: int, sink: Any, service: Any = None, **options: Any) -> tuple[float, Any]:
+    """Seconds the loop takes printing to ``sink`` (with ``service``: inside publish_output, flush included)."""
+    from wpsnb.notebook.output_capture import publish_output
+
+    with redirect_stdout(sink):
+        started = time.perf_counter()
+        if service is None:
+            loop(lines)
+            stats = None
+        else:
+            with publish_output(GROUP, source=service, **options) as published:
+                loop(lines)
+            stats = published.stats
+        elapsed = time.perf_counter() - started
+    return elapsed, stats
+
+
+def measure(name: str, loop: Loop, lines: int, rounds: int, service: Any, viewer: Viewer, sink: Any,
+            **options: Any) -> tuple[float, float, int]:
+    """Median seconds without and with publishing over ``rounds`` alternating rounds; lines dropped."""
+    without, with_publish, dropped = [], [], 0
+    for _ in range(rounds):
+        without.append(timed(loop, lines, sink)[0])
+        seconds, stats = timed(loop, lines, sink, service, **options)
+        with_publish.append(seconds)
+        dropped += stats.dropped
+        viewer.wait_for(stats.summary() + "\n")  # every line reached the other process
+        if stats.lines != lines or stats.failed or stats.unconfirmed:
+            raise RuntimeError(f"{name}: {stats.summary()}")
+    return median(without), median(with_publish), dropped
+
+
+KERNEL_CELLS = [
+    "%load_ext wpsnb",
+    """import json, time
+def print_loop(lines):
+    for step in range(lines):
+        print(f"step {step:7d}  loss {1.0 / (step + 1):.6f}")
+started = time.perf_counter(); print_loop(LINES); plain_before = time.perf_counter() - started""",
+    """%%publish bench-kernel
+started = time.perf_counter(); print_loop(LINES); published = time.perf_counter() - started""",
+    """started = time.perf_counter(); print_loop(LINES); plain_after = time.perf_counter() - started""",
+    """import sys; print(json.dumps([plain_before, published, plain_after]), file=sys.stderr)""",
+]
+
+
+def in_kernel(lines: int, connection_string: str | None) -> tuple[float, float, str]:
+    """Seconds of the print loop in a kernel without and with ``%%publish`` (and the cell's summary line)."""
+    import json as json_module
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [cell.replace("LINES", str(lines)) for cell in KERNEL_CELLS]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("WebPubSubConnectionString", "WEBPUBSUB_CONNECTION_STRING")}
+    if connection_string:
+        env["WebPubSubConnectionString"] = connection_string
+    NotebookClient(notebook, timeout=600, kernel_name="python3").execute(env=env)
+    before, published, after = json_module.loads(notebook.cells[-1].outputs[0]["text"])
+    shown = "".join(o.get("text", "") for o in notebook.cells[2].outputs if o.get("output_type") == "stream")
+    summary = shown.rstrip().rsplit("\n", 1)[-1]
+    if not summary.startswith(f"published {lines} lines"):
+        raise RuntimeError(f"the %%publish cell did not publish every line: {summary!r}")
+    return (before + after) / 2, published, summary
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """The benchmark's result rows (``quick``: fewer lines and rounds, several seconds)."""
+    lines = 20_000 if quick else 200_000
+    train_lines = 2_000 if quick else 20_000
+    kernel_lines = 20_000 if quick else 100_000
+    rounds = 3 if quick else 5
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as directory, served() as service, open(os.devnull, "w") as sink:
+        viewer = Viewer(service, Path(directory))
+        try:
+            timed(print_loop, 2_000, sink, service)  # warm up: imports, first connection
+            base, pub, dropped = measure("print loop", print_loop, lines, rounds, service, viewer, sink)
+            rows.append(metric(f"print-only loop, {lines:,} lines, with publish_output", pub, "s",
+                               "same loop, no publishing", base))
+            rows.append(metric("publishing cost per printed line (print-only loop, in-process)",
+                               (pub - base) / lines * 1e6, "us", None, None, at_most=3.0))
+            rows.append(metric("lines dropped by the full-queue policy (print-only loop)", dropped, "lines",
+                               None, None, at_most=0))
+            base, pub, _ = measure("training loop", training_loop, train_lines, rounds, service, viewer, sink)
+            rows.append(metric(f"training-like loop (~50 us/step), {train_lines:,} lines, with publish_output", pub,
+                               "s", "same loop, no publishing", base, at_most_ratio=1.10))
+            one_per_line = min(lines, 20_000)
+            base, pub, _ = measure("one message per line", print_loop, one_per_line, rounds, service, viewer, sink,
+                                   max_message_chars=0, block_timeout=None)
+            rows.append(metric(f"print-only loop, {one_per_line:,} lines, one message per line (not the default)",
+                               pub, "s", "same loop, no publishing", base))
+        finally:
+            viewer.stop()
+        base, pub, _ = in_kernel(kernel_lines, service)
+        rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, service in another process",
+                           pub, "s", "same loop in a plain cell", base, at_most_ratio=2.0))
+        rows.append(metric("%%publish cost per printed line in a kernel (service in another process)",
+                           (pub - base) / kernel_lines * 1e6, "us", None, None))
+    base, pub, _ = in_kernel(kernel_lines, None)
+    rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, default local service in the kernel",
+                       pub, "s", "same loop in a plain cell", base))
+    rows.append(metric("%%publish cost per printed line in a kernel (local service in the kernel)",
+                       (pub - base) / kernel_lines * 1e6, "us", None, None))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_publish", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer lines and rounds")
+    args = parser.parse_args(argv)
+    rows = run(args.quick)
+    print_table(rows, title="%%publish overhead")
+    return 0 if all(row["met"] is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["print_loop", "run", "training_loop"]
