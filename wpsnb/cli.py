@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import sys
@@ -133,15 +134,18 @@ def tail(args: argparse.Namespace) -> int:
     source = _source(args)
     kind = _source_kind(source)
     try:
+        # --json reads the frame journal instead of messages(): no need to buffer the decoded messages too.
         client = Client(source, hub=args.hub, user_id=args.user if kind != "client_url" else None,
-                        roles=[f"webpubsub.joinLeaveGroup.{args.group}"] if kind == "connection_string" else None)
+                        roles=[f"webpubsub.joinLeaveGroup.{args.group}"] if kind == "connection_string" else None,
+                        **({"message_buffer": 0} if args.json else {}))
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     _connect(lambda: client.connect(timeout=args.connect_timeout), args, "listen to")
     stop = _stop_on_signal()
-    printer = _JsonPrinter(args.group) if args.json else _TextPrinter()
+    frames = _GroupFrames(args.group)
     if args.json:
-        client.frames.subscribe(printer.frame)
+        client.frames.subscribe(frames.add)
+    printer = _TextPrinter()
     try:
         try:
             client.join_group(args.group)
@@ -150,22 +154,22 @@ def tail(args: argparse.Namespace) -> int:
         print(f"wpsnb tail: listening to group {args.group!r} on hub {args.hub!r} (Ctrl-C to stop)",
               file=sys.stderr, flush=True)
         received = 0
-        while not stop.is_set():
-            for message in client.messages(timeout=0.2):
-                if message.source != "group" or message.group != args.group:
-                    continue
-                if not args.json:
-                    printer.message(message)
-                received += 1
-                if args.count and received >= args.count:
-                    stop.set()
-                    break
+        while not stop.is_set() and not (args.count and received >= args.count):
+            if args.json:
+                raw = frames.next(timeout=0.2)
+                if raw is not None:
+                    sys.stdout.write(raw + "\n")
+                    sys.stdout.flush()
+                    received += 1
+            else:
+                for message in client.messages(timeout=0.2):
+                    if message.source == "group" and message.group == args.group:
+                        printer.message(message)
+                        received += 1
+                    if stop.is_set() or (args.count and received >= args.count):
+                        break
             if client.state == "closed":
                 raise CommandFailed(f"the connection ended: {client.error or 'closed'}")
-        if args.json:
-            client.flush(timeout=1.0)
-    except KeyboardInterrupt:
-        pass
     finally:
         client.close(timeout=1.0)
         printer.finish()
@@ -199,26 +203,26 @@ class _TextPrinter:
             sys.stdout.flush()
 
 
-class _JsonPrinter:
-    """Writes each received message frame of the group, raw, one per line (from the client's frame journal)."""
+class _GroupFrames:
+    """The raw frames of the group's messages, handed from the client's thread to the main thread in order."""
 
     def __init__(self, group: str):
         self.group = group
-        self._lock = threading.Lock()
+        self._frames: queue.SimpleQueue[str] = queue.SimpleQueue()
 
-    def frame(self, frame: Any) -> None:
+    def add(self, frame: Any) -> None:
         message = frame.message
         if frame.direction != "received" or getattr(message, "type", None) != "message":
             return
-        if getattr(message, "group", None) != self.group:
-            return
-        raw = frame.raw if isinstance(frame.raw, str) else frame.raw.decode("utf-8", "replace")
-        with self._lock:
-            sys.stdout.write(raw.replace("\n", "\\n") + "\n")
-            sys.stdout.flush()
+        if getattr(message, "source", None) == "group" and getattr(message, "group", None) == self.group:
+            raw = frame.raw if isinstance(frame.raw, str) else frame.raw.decode("utf-8", "replace")
+            self._frames.put(raw.replace("\n", "\\n"))  # one frame, one line (JSON allows no raw newline anyway)
 
-    def finish(self) -> None:
-        pass
+    def next(self, timeout: float) -> str | None:
+        try:
+            return self._frames.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
 
 def _log_record_line(data: Any) -> str | None:

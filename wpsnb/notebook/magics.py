@@ -60,7 +60,8 @@ class PublishMagics(Magics):
                    "LocalService (default: $WebPubSubConnectionString, else a local service in this kernel)")
     @argument("--when-full", choices=("block", "drop"), default="block",
               help="when the publish queue is full: wait briefly for room (block, default) or drop the line")
-    @argument("--max-queued", type=int, default=10_000, help="lines the publish queue holds (default 10000)")
+    @argument("--max-queued", type=int, default=20_000,
+              help="writes the publish queue holds (a print is two; default 20000)")
     @cell_magic
     def publish(self, line: str, cell: str) -> Any:
         """Publish what this cell writes (stdout, stderr, logging, progress bars, traceback) to a group."""

@@ -95,7 +95,7 @@ class OutputPublisher:
     """The context manager :func:`publish_output` returns; ``stats`` holds the outcome after the block."""
 
     def __init__(self, group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
-                 when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 10_000,
+                 when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 20_000,
                  update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
                  capture_logging: bool = True, user_id: str | None = None, **publisher_options: Any):
         self.group = group
@@ -147,13 +147,12 @@ class OutputPublisher:
                 setattr(sys, name, self._originals[name])
         publisher = self.publisher
         publisher.end_lines()
-        publisher.flush(self.flush_timeout)
-        summary = publisher.stats.summary()
+        flushed = publisher.flush(self.flush_timeout)
+        if self.summary and flushed:  # (published only when it is the whole truth: everything acknowledged)
+            publisher.put_text(publisher.stats.summary() + "\n", 0)
+        self.stats = publisher.close(timeout=5.0 if flushed else 0.5)
         if self.summary:
-            publisher.put_text(summary + "\n", 0)
-        self.stats = publisher.close(timeout=5.0)
-        if self.summary:
-            print(summary, file=self._originals.get("stdout", sys.stdout))
+            print(self.stats.summary(), file=self._originals.get("stdout", sys.stdout))
         return self.stats
 
     # Handlers created before the block hold the original streams, not sys.stdout/sys.stderr.
@@ -175,7 +174,7 @@ class OutputPublisher:
 
 
 def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
-                   when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 10_000,
+                   when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 20_000,
                    update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
                    capture_logging: bool = True, user_id: str | None = None,
                    **publisher_options: Any) -> OutputPublisher:
@@ -183,8 +182,8 @@ def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: 
 
     ``source``: connection string, ``LocalService``, ``/negotiate`` URL or client URL; default: the
     ``WebPubSubConnectionString`` / ``WEBPUBSUB_CONNECTION_STRING`` variable, else a local service started
-    in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued``:
-    the full-queue policy (:mod:`wpsnb.notebook.publisher`). ``update_interval``: at most one update of a
+    in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued`` (writes;
+    a ``print`` is two): the full-queue policy (:mod:`wpsnb.notebook.publisher`). ``update_interval``: at most one update of a
     progress line per this many seconds. ``flush_timeout``: how long the end waits for acknowledgements.
     ``summary``: print and publish ``published N lines to group G (M dropped)``. Further keywords
     (``max_message_chars``, ``linger``, ``max_in_flight``) go to the :class:`Publisher`.
