@@ -3,8 +3,10 @@ full-queue policies (block briefly / drop, counted and reported in the stream), 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from official_sdk import mint_url
@@ -83,6 +85,28 @@ def test_stdout_and_stderr_lines_keep_their_order(local_service: LocalService, g
             publisher.put_chunk(n % 2, f"line {n}")
             publisher.put_chunk(n % 2, "\n")
     assert subscriber.text(ending="line 99\n") == "".join(numbered(100))
+
+
+def test_dropped_connections_lose_and_repeat_nothing(local_service: LocalService, group: str,
+                                                     subscriber: Subscriber) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
+    from loopback_proxy import LoopbackProxy
+
+    with LoopbackProxy(local_service.port) as proxy:
+        through_proxy = f"Endpoint=http://127.0.0.1:{proxy.port};AccessKey={local_service.access_key};Version=1.0;"
+        with Publisher(group, through_proxy, max_message_chars=0, linger=0) as publisher:
+            for n, text in enumerate(numbered(3000)):
+                publisher.put_text(text)
+                if n % 700 == 350:
+                    time.sleep(0.05)  # let some lines be in flight, then cut the connection under them
+                    assert proxy.sever() >= 1
+        stats = publisher.stats
+        assert publisher.client.stats["recoveries"] >= 1
+    assert (stats.lines, stats.dropped, stats.failed, stats.unconfirmed) == (3000, 0, 0, 0)
+    subscriber.collect(lambda got: len(got) >= 3000)
+    time.sleep(0.2)  # a duplicate would arrive right behind
+    subscriber.collect(lambda got: False, timeout=0.3)
+    assert [m.data for m in subscriber.received] == numbered(3000)
 
 
 def test_json_items_are_json_messages(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
