@@ -30,7 +30,7 @@ def setup_cell(connection_string: str, group: str, **view_args: str) -> str:
 
 
 def test_messages_from_kernel_and_second_client_appear_and_frames_decode(
-    local_service, client_url, open_notebook, run_all_cells, make_notebook, artifact_path
+    local_service, client_url, open_notebook, run_all_cells, make_notebook, artifact_path, request
 ):
     notebook = make_notebook(
         setup_cell(local_service.connection_string, "lab", title="'StreamView · group lab'"),
@@ -48,14 +48,14 @@ def test_messages_from_kernel_and_second_client_appear_and_frames_decode(
     expect(stream).to_have_attribute("data-count", "3")
     expect(stream.locator(".wpsnb-header")).to_contain_text("kernel")
 
-    # A second client, the official Python SDK in this process, publishes to the same group.
+    # A second client, the official Python SDK in this process, publishes to the same group. Without
+    # waiting for acks: its send waits on a condition without a predicate, so an ack that arrives
+    # before the wait starts (easy on loopback) costs the full 30 s ack timeout.
     peer = WebPubSubClient(client_url(hub=HUB, user_id="sdk-peer", roles=["webpubsub.sendToGroup.lab"]))
     peer.open()
-    try:
-        peer.send_to_group("lab", "hello from the official Python client", WebPubSubDataType.TEXT)
-        peer.send_to_group("lab", {"from": "sdk", "n": 2}, WebPubSubDataType.JSON)
-    finally:
-        peer.close()
+    request.addfinalizer(peer.close)
+    peer.send_to_group("lab", "hello from the official Python client", WebPubSubDataType.TEXT, ack=False)
+    peer.send_to_group("lab", {"from": "sdk", "n": 2}, WebPubSubDataType.JSON, ack=False)
     expect(stream).to_have_attribute("data-count", "5")
     peer_row = stream.locator(".wpsnb-message", has_text="hello from the official Python client")
     expect(peer_row).to_have_count(1)
@@ -84,14 +84,35 @@ def test_messages_from_kernel_and_second_client_appear_and_frames_decode(
     status = stream.locator(".wpsnb-publish-status")
     expect(status).to_have_attribute("data-error-name", "Forbidden")
     expect(status).to_contain_text("webpubsub.sendToGroup")
+    stream.screenshot(path=artifact_path("streamview.png"))  # the README's picture
 
     # Filters: text, then group.
     stream.locator(".wpsnb-filter-text").fill("official")
     expect(stream.locator(".wpsnb-message")).to_have_count(1)
     stream.locator(".wpsnb-filter-text").fill("")
     expect(stream.locator(".wpsnb-message")).to_have_count(6)
+
+    # Pause: the count goes on, the rows wait; resume shows them.
+    stream.locator(".wpsnb-pause").click()
+    expect(stream).to_have_attribute("data-paused", "true")
+    peer.send_to_group("lab", "sent while paused", WebPubSubDataType.TEXT, ack=False)
+    expect(stream).to_have_attribute("data-count", "7")
+    expect(stream.locator(".wpsnb-pause")).to_have_text("Resume (1 new)")
+    assert stream.locator(".wpsnb-message", has_text="sent while paused").count() == 0
+    stream.locator(".wpsnb-pause").click()
+    expect(stream.locator(".wpsnb-message", has_text="sent while paused")).to_have_count(1)
+
+    # Follow-tail: scrolled up, new rows wait behind "Jump to latest"; at the bottom they follow.
+    for n in range(30):
+        peer.send_to_group("lab", f"filler {n}", WebPubSubDataType.TEXT, ack=False)
+    expect(stream.locator(".wpsnb-message", has_text="filler 29")).to_have_count(1)
+    stream.locator(".wpsnb-log").evaluate("log => { log.scrollTop = 0; }")
+    peer.send_to_group("lab", "arrived while scrolled up", WebPubSubDataType.TEXT, ack=False)
+    expect(stream.locator(".wpsnb-jump")).to_have_text("Jump to latest (1 new)")
+    stream.locator(".wpsnb-jump").click()
+    expect(stream.locator(".wpsnb-message", has_text="arrived while scrolled up")).to_be_in_viewport()
+    expect(stream.locator(".wpsnb-jump")).to_be_hidden()
     page.screenshot(path=artifact_path("streamview-page.png"), full_page=True)
-    stream.screenshot(path=artifact_path("streamview.png"))
 
     # The inspector: a click on a request shows it raw and decoded, and highlights its ack.
     inspector = page.locator(".wpsnb-frames").first

@@ -64,7 +64,7 @@ class FeedStore {
       case "clear":
         this.records = [];
         this.last = Math.max(this.last, msg.through ?? -1);
-        this.emit({ reset: true });
+        this.emit({ reset: true, cleared: true });
         break;
       default:
         this.emit({ message: msg });

@@ -65,6 +65,7 @@ function renderFrameInspector({ model, el }) {
     stale: false,
     unseen: 0,
     reset: true,
+    forced: false, // a user action asks for a full render
     queue: [],
     headerDirty: true,
     optionsDirty: true,
@@ -238,7 +239,13 @@ function renderFrameInspector({ model, el }) {
       fillSelect(groupFilter, view.groups, "all groups");
     }
     const paused = model.get("paused");
-    if (paused || !view.following) {
+    if (view.forced) {
+      // A user action (filter, jump, resume, clear): render now, wherever the table is scrolled.
+      view.forced = false;
+      view.reset = true;
+      paintRows();
+      jump.hidden = true;
+    } else if (paused || !view.following) {
       if (view.stale && !view.following) {
         jump.hidden = false;
         jump.textContent = `Jump to latest (${formatCount(view.unseen)} new)`;
@@ -258,6 +265,11 @@ function renderFrameInspector({ model, el }) {
   }
 
   const schedule = frameScheduler(paint);
+
+  function forceRender() {
+    view.forced = true;
+    schedule();
+  }
 
   // -- selection and the detail pane --
   function rowOf(index) {
@@ -381,6 +393,7 @@ function renderFrameInspector({ model, el }) {
 
   // -- store changes --
   function onChange(change) {
+    if (change.cleared) view.forced = true; // emptied: show it, wherever the view is scrolled
     if (change.reset) {
       view.reset = true;
       view.queue = [];
@@ -431,9 +444,7 @@ function renderFrameInspector({ model, el }) {
   });
   jump.addEventListener("click", () => {
     view.following = true;
-    view.reset = true;
-    jump.hidden = true;
-    schedule();
+    forceRender();
   });
   pauseButton.addEventListener("click", () => {
     model.set("paused", !model.get("paused"));
@@ -441,7 +452,7 @@ function renderFrameInspector({ model, el }) {
   });
   clearButton.addEventListener("click", () => {
     store.records = [];
-    store.emit({ reset: true });
+    store.emit({ reset: true, cleared: true });
     model.send({ kind: "clear" });
   });
   for (const [select_, key] of [
@@ -451,8 +462,7 @@ function renderFrameInspector({ model, el }) {
   ]) {
     select_.addEventListener("change", () => {
       view.filter[key] = select_.value;
-      view.reset = true;
-      schedule();
+      forceRender();
     });
   }
   exportButton.addEventListener("click", () => {
@@ -472,7 +482,7 @@ function renderFrameInspector({ model, el }) {
   });
 
   const onPaused = () => {
-    if (!model.get("paused")) view.reset = true;
+    if (!model.get("paused")) view.forced = true;
     view.headerDirty = true;
     schedule();
   };

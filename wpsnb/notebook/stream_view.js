@@ -89,6 +89,7 @@ function renderStreamView({ model, el }) {
     headerDirty: true,
     groups: new Set(),
     groupsDirty: true,
+    forced: false, // a user action asks for a full render
     filterGroup: "",
     filterText: "",
     publishId: null,
@@ -241,6 +242,11 @@ function renderStreamView({ model, el }) {
     if (view.following) scroller.scrollTop = scroller.scrollHeight;
   }
 
+  function forceRender() {
+    view.forced = true;
+    schedule();
+  }
+
   function paint() {
     if (view.headerDirty) {
       view.headerDirty = false;
@@ -251,7 +257,13 @@ function renderStreamView({ model, el }) {
       paintGroups();
     }
     const paused = model.get("paused");
-    if (paused || !view.following) {
+    if (view.forced) {
+      // A user action (filter, jump, resume, clear): render now, wherever the view is scrolled.
+      view.forced = false;
+      view.reset = true;
+      paintRows();
+      jump.hidden = true;
+    } else if (paused || !view.following) {
       if (view.stale) {
         jump.hidden = view.following;
         jump.textContent = `Jump to latest (${formatCount(view.unseen)} new)`;
@@ -274,6 +286,7 @@ function renderStreamView({ model, el }) {
   const schedule = frameScheduler(paint);
 
   function onChange(change) {
+    if (change.cleared) view.forced = true; // emptied: show it, wherever the view is scrolled
     if (change.reset) {
       view.reset = true;
       view.queue = [];
@@ -329,9 +342,7 @@ function renderStreamView({ model, el }) {
   });
   jump.addEventListener("click", () => {
     view.following = true;
-    view.reset = true;
-    jump.hidden = true;
-    schedule();
+    forceRender();
   });
   pauseButton.addEventListener("click", () => {
     model.set("paused", !model.get("paused"));
@@ -339,18 +350,16 @@ function renderStreamView({ model, el }) {
   });
   clearButton.addEventListener("click", () => {
     store.records = [];
-    store.emit({ reset: true });
+    store.emit({ reset: true, cleared: true });
     model.send({ kind: "clear" });
   });
   groupFilter.addEventListener("change", () => {
     view.filterGroup = groupFilter.value;
-    view.reset = true;
-    schedule();
+    forceRender();
   });
   textFilter.addEventListener("input", () => {
     view.filterText = textFilter.value.trim().toLowerCase();
-    view.reset = true;
-    schedule();
+    forceRender();
   });
   publishForm.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -377,7 +386,7 @@ function renderStreamView({ model, el }) {
   });
 
   const onPaused = () => {
-    if (!model.get("paused")) view.reset = true;
+    if (!model.get("paused")) view.forced = true;
     schedule();
   };
   const onPublishBox = () => (publishForm.hidden = !model.get("publish_box"));
