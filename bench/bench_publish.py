@@ -6,8 +6,9 @@ is published to a group on a local service running in another process (``wpsnb s
 for Azure) and watched by ``wpsnb tail`` in a third. The "with" time includes the flush at the end (until every line is
 acknowledged); the viewer must then have every line, or the benchmark fails.
 
-Two loops: ``print`` alone (the worst case: nothing but output), and a training-like step (about
-50 µs of pure-Python arithmetic, then one ``print``).
+Two loops: ``print`` alone (the worst case: nothing but output; timed with the whole block, flush
+included), and a training-like step (about 40 µs of pure-Python arithmetic, then one ``print``; the
+loop timed inside the block, the block's fixed cost reported apart).
 
 In a real Jupyter kernel (nbclient), the same print-only loop in a cell, then in a ``%%publish`` cell,
 then plain again (the baseline is the mean of the two plain runs): once with the service in another
@@ -32,18 +33,20 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import wait_for_quiet
 from bench.results import median, metric, print_table
 
 GROUP = "bench-publish"
 _SCRIPT = Path(sys.executable).with_name("wpsnb")
 WPSNB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "wpsnb.cli"]
-STEP_WORK = 600  # inner iterations of the training-like step (~50 µs of Python)
+STEP_WORK = 600  # inner iterations of the training-like step (~40 µs of Python here)
 Loop = Callable[[int], None]
 
 
@@ -107,36 +110,48 @@ class Viewer:
         self.process.wait(20)
 
 
-def timed(loop: Loop, lines: int, sink: Any, service: Any = None, **options: Any) -> tuple[float, Any]:
-    """Seconds the loop takes printing to ``sink`` (with ``service``: inside publish_output, flush included)."""
+@dataclass
+class Timing:
+    """Medians over the rounds: the loop alone (``plain``), the loop inside publish_output (``loop``), the
+    whole block (``block``: connect, loop, final flush, close); lines dropped over all rounds."""
+
+    plain: float
+    loop: float
+    block: float
+    dropped: int
+
+
+def timed(loop: Loop, lines: int, sink: Any, service: Any = None, **options: Any) -> tuple[float, float, Any]:
+    """Seconds of the loop printing to ``sink`` and of the whole block (with ``service``: inside publish_output)."""
     from wpsnb.notebook.output_capture import publish_output
 
     with redirect_stdout(sink):
         started = time.perf_counter()
         if service is None:
             loop(lines)
-            stats = None
-        else:
-            with publish_output(GROUP, source=service, **options) as published:
-                loop(lines)
-            stats = published.stats
-        elapsed = time.perf_counter() - started
-    return elapsed, stats
+            return time.perf_counter() - started, time.perf_counter() - started, None
+        with publish_output(GROUP, source=service, **options) as published:
+            loop_started = time.perf_counter()
+            loop(lines)
+            loop_seconds = time.perf_counter() - loop_started
+        return loop_seconds, time.perf_counter() - started, published.stats
 
 
 def measure(name: str, loop: Loop, lines: int, rounds: int, service: Any, viewer: Viewer, sink: Any,
-            **options: Any) -> tuple[float, float, int]:
-    """Median seconds without and with publishing over ``rounds`` alternating rounds; lines dropped."""
-    without, with_publish, dropped = [], [], 0
+            quiet_wait: float = 0.0, **options: Any) -> Timing:
+    """Alternating rounds without and with publishing; every line must reach the viewer."""
+    plain, inside, block, dropped = [], [], [], 0
     for _ in range(rounds):
-        without.append(timed(loop, lines, sink)[0])
-        seconds, stats = timed(loop, lines, sink, service, **options)
-        with_publish.append(seconds)
+        wait_for_quiet(quiet_wait)  # other work on the machine distorts a GIL-bound loop badly
+        plain.append(timed(loop, lines, sink)[0])
+        loop_seconds, block_seconds, stats = timed(loop, lines, sink, service, **options)
+        inside.append(loop_seconds)
+        block.append(block_seconds)
         dropped += stats.dropped
         viewer.wait_for(stats.summary() + "\n")  # every line reached the other process
         if stats.lines != lines or stats.failed or stats.unconfirmed:
             raise RuntimeError(f"{name}: {stats.summary()}")
-    return median(without), median(with_publish), dropped
+    return Timing(median(plain), median(inside), median(block), dropped)
 
 
 KERNEL_CELLS = [
@@ -181,33 +196,38 @@ def run(quick: bool) -> list[dict[str, Any]]:
     train_lines = 2_000 if quick else 20_000
     kernel_lines = 20_000 if quick else 100_000
     rounds = 3 if quick else 5
+    quiet = 0.0 if quick else 20.0
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as directory, served() as service, open(os.devnull, "w") as sink:
         viewer = Viewer(service, Path(directory))
         try:
             timed(print_loop, 2_000, sink, service)  # warm up: imports, first connection
-            base, pub, dropped = measure("print loop", print_loop, lines, rounds, service, viewer, sink)
-            rows.append(metric(f"print-only loop, {lines:,} lines, with publish_output", pub, "s",
-                               "same loop, no publishing", base))
-            rows.append(metric("publishing cost per printed line (print-only loop, in-process)",
-                               (pub - base) / lines * 1e6, "us", None, None, at_most=3.0))
-            rows.append(metric("lines dropped by the full-queue policy (print-only loop)", dropped, "lines",
+            flood = measure("print loop", print_loop, lines, rounds, service, viewer, sink, quiet)
+            rows.append(metric(f"print-only loop, {lines:,} lines, whole publish_output block", flood.block, "s",
+                               "same loop, no publishing", flood.plain))
+            rows.append(metric("publishing cost per printed line (print-only loop, in-process, flush included)",
+                               (flood.block - flood.plain) / lines * 1e6, "us", None, None, at_most=3.0))
+            rows.append(metric("lines dropped by the full-queue policy (print-only loop)", flood.dropped, "lines",
                                None, None, at_most=0))
-            base, pub, _ = measure("training loop", training_loop, train_lines, rounds, service, viewer, sink)
-            rows.append(metric(f"training-like loop (~50 us/step), {train_lines:,} lines, with publish_output", pub,
-                               "s", "same loop, no publishing", base, at_most_ratio=1.10))
+            train = measure("training loop", training_loop, train_lines, rounds, service, viewer, sink, quiet)
+            rows.append(metric(f"training-like loop (~40 us/step), {train_lines:,} steps, inside publish_output",
+                               train.loop, "s", "same loop, no publishing", train.plain, at_most_ratio=1.10))
+            rows.append(metric("publish_output fixed cost per block (connect, final flush, close)",
+                               (train.block - train.loop) * 1e3, "ms", None, None))
             one_per_line = min(lines, 20_000)
-            base, pub, _ = measure("one message per line", print_loop, one_per_line, rounds, service, viewer, sink,
-                                   max_message_chars=0, block_timeout=None)
+            single = measure("one message per line", print_loop, one_per_line, rounds, service, viewer, sink,
+                             quiet, max_message_chars=0, block_timeout=None)
             rows.append(metric(f"print-only loop, {one_per_line:,} lines, one message per line (not the default)",
-                               pub, "s", "same loop, no publishing", base))
+                               single.block, "s", "same loop, no publishing", single.plain))
         finally:
             viewer.stop()
+        wait_for_quiet(quiet)
         base, pub, _ = in_kernel(kernel_lines, service)
         rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, service in another process",
                            pub, "s", "same loop in a plain cell", base, at_most_ratio=2.0))
         rows.append(metric("%%publish cost per printed line in a kernel (service in another process)",
                            (pub - base) / kernel_lines * 1e6, "us", None, None))
+    wait_for_quiet(quiet)
     base, pub, _ = in_kernel(kernel_lines, None)
     rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, default local service in the kernel",
                        pub, "s", "same loop in a plain cell", base))

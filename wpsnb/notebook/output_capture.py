@@ -182,9 +182,10 @@ def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: 
 
     ``source``: connection string, ``LocalService``, ``/negotiate`` URL or client URL; default: the
     ``WebPubSubConnectionString`` / ``WEBPUBSUB_CONNECTION_STRING`` variable, else a local service started
-    in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued`` (writes;
-    a ``print`` is two): the full-queue policy (:mod:`wpsnb.notebook.publisher`). ``update_interval``: at most one update of a
-    progress line per this many seconds. ``flush_timeout``: how long the end waits for acknowledgements.
+    in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued``
+    (counted in writes; a ``print`` is two): the full-queue policy (:mod:`wpsnb.notebook.publisher`).
+    ``update_interval``: at most one update of a progress line per this many seconds. ``flush_timeout``: how
+    long the end waits for acknowledgements.
     ``summary``: print and publish ``published N lines to group G (M dropped)``. Further keywords
     (``max_message_chars``, ``linger``, ``max_in_flight``) go to the :class:`Publisher`.
 
