@@ -79,11 +79,13 @@ CELLS_DONE = """() => {
 
 @dataclass(frozen=True)
 class JupyterServer:
-    """A running JupyterLab: ``url`` (no trailing slash), ``token``, ``root`` (its working directory)."""
+    """A running JupyterLab: ``url`` (no trailing slash), ``token``, ``root`` (its working directory),
+    ``data_dir`` (its own JUPYTER_DATA_DIR, where the notebook-trust database lives)."""
 
     url: str
     token: str
     root: Path
+    data_dir: Path
 
     def api(self, method: str, path: str) -> Any:
         """Call the server's REST API, e.g. ``api("GET", "/api/sessions")``."""
@@ -126,6 +128,7 @@ def jupyter() -> Iterator[JupyterServer]:
         ("IPYTHONDIR", "ipython"),
         ("JUPYTERLAB_SETTINGS_DIR", "settings"),
         ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+        ("JUPYTER_DATA_DIR", "data"),  # kernelspecs still come from the environment's share/jupyter
     ]:
         (home / sub).mkdir()
         env[var] = str(home / sub)
@@ -144,7 +147,7 @@ def jupyter() -> Iterator[JupyterServer]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # without it JupyterLab exits at once as root
     process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = JupyterServer(url=f"http://127.0.0.1:{port}", token=token, root=root)
+    server = JupyterServer(url=f"http://127.0.0.1:{port}", token=token, root=root, data_dir=home / "data")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -199,12 +202,17 @@ def open_notebook(jupyter: JupyterServer, page: Any, request: pytest.FixtureRequ
     """``open_notebook("name.ipynb", nb)`` writes ``nb`` into the server's root and opens it; returns the page.
 
     The notebook must carry kernelspec metadata (``make_notebook`` below sets it), or
-    JupyterLab asks which kernel to use. Kernels started by the test are shut down afterwards.
+    JupyterLab asks which kernel to use. ``trusted=True`` signs it for this server first: JupyterLab
+    renders saved widget outputs (and HTML, JavaScript) only in trusted notebooks. Kernels started
+    by the test are shut down afterwards.
     """
 
-    def open_(name: str, notebook: Any, timeout: float = 60) -> Any:
+    def open_(name: str, notebook: Any, timeout: float = 60, trusted: bool = False) -> Any:
         import nbformat
+        from nbformat.sign import NotebookNotary
 
+        if trusted:
+            NotebookNotary(data_dir=str(jupyter.data_dir)).sign(notebook)
         nbformat.write(notebook, jupyter.root / name)
         page.goto(jupyter.lab_url(name))
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from azure.messaging.webpubsubclient import WebPubSubClient
 from azure.messaging.webpubsubclient.models import WebPubSubDataType
+from nbclient import NotebookClient
 from playwright.sync_api import expect
 
 HUB = "browser"
@@ -179,3 +180,32 @@ def test_a_flood_stays_bounded_and_a_reloaded_page_replays_it(
     page.wait_for_function("n => +document.querySelector('.wpsnb-stream').dataset.stored >= n", arg=count)
     expect(stream.locator(".wpsnb-message").last).to_contain_text(f"message {count - 1} ")
     stream.screenshot(path=artifact_path("streamview-flood.png"))
+
+
+def test_a_saved_notebook_shows_the_last_records_without_its_kernel(
+    local_service, jupyter, open_notebook, make_notebook, artifact_path
+):
+    notebook = make_notebook(
+        setup_cell(local_service.connection_string, "saved", history="50", title="'StreamView · saved'"),
+        "for n in range(120):\n"
+        "    view.publish(f'line {n}', ack=False)\n"
+        "view.client.flush()\n"
+        "import time; time.sleep(2)  # the history trait is re-assigned at most once a second",
+    )
+    # Executed headless, as CI or nbconvert would: the widget state is saved in the notebook.
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+
+    # Untrusted (someone else's notebook): JupyterLab shows the text summary instead of the widget.
+    page = open_notebook("saved-untrusted.ipynb", notebook)
+    expect(page.locator(".jp-OutputArea-output").first).to_contain_text("StreamView · hub browser · connected")
+    assert page.locator(".wpsnb-stream").count() == 0
+
+    # Trusted: the widget comes back from the saved state, with the last `history` records.
+    page = open_notebook("saved.ipynb", notebook, trusted=True)
+    stream = page.locator(".wpsnb-stream").first
+    expect(stream).to_have_attribute("data-count", "120")
+    expect(stream).to_have_attribute("data-stored", "50")
+    expect(stream.locator(".wpsnb-message").last).to_contain_text("line 119")
+    # Its kernel is gone: nobody answers the replay request, and the header says so.
+    expect(stream).to_have_attribute("data-state", "offline", timeout=15_000)
+    stream.screenshot(path=artifact_path("streamview-saved.png"))

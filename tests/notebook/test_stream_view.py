@@ -264,6 +264,20 @@ def test_text_summary_without_a_widget_front_end(local_service, hub, publisher, 
     assert bundle["text/plain"].splitlines()[0] == summary.splitlines()[0]
 
 
+def test_no_source_means_the_same_default_as_publish(monkeypatch, hub, views):
+    from wpsnb.negotiate import ENV_VARIABLES
+    from wpsnb.notebook.default_source import source_or_default
+
+    for variable in ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    view = StreamView(hub=hub, groups=["train"])
+    views.append(view)
+    shared = source_or_default()
+    with Client(shared, hub=hub, roles=["webpubsub.sendToGroup"]) as publisher:
+        publisher.send_to_group("train", "epoch 1", data_type="text")
+    wait_for(lambda: view.count == 1, what="the message through the shared local service")
+
+
 def test_bad_arguments_say_what_to_do(local_service, hub):
     with pytest.raises(TypeError, match=r"groups=\['lab'\]"):
         StreamView(local_service, hub=hub, groups="lab")

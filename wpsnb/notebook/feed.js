@@ -9,6 +9,7 @@
 // changed. Views coalesce those changes and touch the DOM once per animation frame.
 
 const STORES = new Map();
+const OFFLINE_AFTER_MS = 4000; // no answer to the replay request by then: the view shows saved output
 
 class FeedStore {
   constructor(model) {
@@ -22,6 +23,7 @@ class FeedStore {
     this.requestId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     this.replayBuffer = null;
     this.replied = false; // the kernel answered: it is alive
+    this.offline = false; // no answer to the replay request: this is saved output, its kernel is gone
     this.onMessage = (msg) => this.receive(msg);
     this.onHistory = () => this.append(this.model.get("history") || [], "history");
     this.onHeader = () => this.setHeader(this.model.get("header") || {});
@@ -38,10 +40,19 @@ class FeedStore {
     } catch (error) {
       // No kernel (a saved notebook): the history trait is all there is.
     }
+    this.offlineTimer = setTimeout(() => {
+      if (this.replied) return;
+      this.offline = true;
+      this.emit({ header: true });
+    }, OFFLINE_AFTER_MS);
   }
 
   receive(msg) {
     if (!msg || typeof msg !== "object") return;
+    if (this.offline) {
+      this.offline = false; // the kernel is there after all (it was busy)
+      this.emit({ header: true });
+    }
     if (msg.header) this.setHeader(msg.header, true);
     switch (msg.kind) {
       case "batch":
@@ -107,6 +118,7 @@ class FeedStore {
   }
 
   dispose() {
+    clearTimeout(this.offlineTimer);
     this.model.off("msg:custom", this.onMessage);
     this.model.off("change:history", this.onHistory);
     this.model.off("change:header", this.onHeader);

@@ -183,7 +183,14 @@ function renderFrameInspector({ model, el }) {
   // -- painting --
   function paintHeader() {
     const hd = store.header || {};
-    const state = hd.closed ? "closed" : model.get("paused") ? "paused" : hd.state || "live";
+    const state = store.offline
+      ? "offline"
+      : hd.closed
+        ? "closed"
+        : model.get("paused")
+          ? "paused"
+          : hd.state || "live";
+    stateBadge.title = store.offline ? "Saved output: the kernel that made this view does not answer" : "";
     title.textContent = model.get("title") || "FrameInspector";
     stateBadge.textContent = state;
     stateBadge.className = `wpsnb-state wpsnb-state-${state}`;
@@ -191,7 +198,7 @@ function renderFrameInspector({ model, el }) {
     directions.textContent = `${formatCount(hd.sent)} sent · ${formatCount(hd.received)} received`;
     malformed.textContent = hd.errors ? `${formatCount(hd.errors)} malformed` : "";
     malformed.hidden = !hd.errors;
-    rate.textContent = `${Number(hd.rate || 0).toFixed(1)}/s`;
+    rate.textContent = store.offline ? "" : `${Number(hd.rate || 0).toFixed(1)}/s`;
     root.dataset.state = state;
     root.dataset.count = String(hd.count || 0);
   }

@@ -180,7 +180,8 @@ function renderStreamView({ model, el }) {
   // -- painting (once per animation frame) --
   function paintHeader() {
     const hd = store.header || {};
-    const state = hd.closed ? "closed" : hd.state || "unknown";
+    const state = store.offline ? "offline" : hd.closed ? "closed" : hd.state || "unknown";
+    stateBadge.title = store.offline ? "Saved output: the kernel that made this view does not answer" : "";
     title.textContent = model.get("title") || "StreamView";
     stateBadge.textContent = hd.reason && state !== "connected" ? `${state}: ${hd.reason}` : state;
     stateBadge.className = `wpsnb-state wpsnb-state-${state}`;
@@ -189,7 +190,7 @@ function renderStreamView({ model, el }) {
     const groups = hd.groups || [];
     groupsText.textContent = groups.length ? groups.join(", ") : "–";
     count.textContent = `${formatCount(hd.count)} messages`;
-    rate.textContent = `${Number(hd.rate || 0).toFixed(1)}/s`;
+    rate.textContent = store.offline ? "" : `${Number(hd.rate || 0).toFixed(1)}/s`;
     dropped.textContent = hd.dropped ? `${formatCount(hd.dropped)} dropped` : "";
     dropped.hidden = !hd.dropped;
     root.dataset.state = state;

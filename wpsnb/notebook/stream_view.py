@@ -21,7 +21,10 @@ Example::
     view.close()                            # disconnects (re-running the cell does this too)
 
 ``source`` is what every wpsnb entry point accepts (a connection string, a ``LocalService``, a
-``/negotiate`` URL, a client access URL) or an existing :class:`wpsnb.Client`. A client that the
+``/negotiate`` URL, a client access URL) or an existing :class:`wpsnb.Client`; ``None`` means the
+same default as ``%%publish``: the connection string in ``WebPubSubConnectionString``, else one
+local service shared by the whole kernel (so ``StreamView(groups=["train"])`` shows what
+``%%publish train`` sends, offline). A client that the
 view creates is closed by ``view.close()``; a client you pass in is yours: the view only stops
 listening to it.
 """
@@ -329,7 +332,9 @@ def _attach_client(source: Any, *, hub: str | None, groups: list[str], roles: It
                              "with its own: pass them to wpsnb.Client(...) instead, or pass the source itself")
         return source, False, set()
     from ..negotiate import resolve_source
+    from .default_source import source_or_default
 
+    source = source_or_default(source)  # None: the environment's connection string, else the shared LocalService
     kind, _ = resolve_source(source)
     # A connection string mints the token here: put the groups in it (no joinLeaveGroup role needed).
     token_groups = groups if kind == "connection_string" else []
