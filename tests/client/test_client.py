@@ -95,13 +95,13 @@ def test_token_for_another_hub_or_key_is_rejected(local_service: LocalService) -
         Client(other_hub).connect()
     assert caught.value.status == 401
     wrong_key = local_service.connection_string.replace(local_service.access_key, "x" * 44)
-    with pytest.raises(ConnectionRejected, match="(?i)signature") as caught:
+    with pytest.raises(ConnectionRejected, match=r"(?i)signature") as caught:
         Client(wrong_key).connect()
     assert caught.value.status == 401
 
 
 def test_bad_arguments_fail_before_anything_is_sent(make_client: MakeClient, group: str) -> None:
-    with pytest.raises(ValueError, match="protocol 'json.v2' is not supported"):
+    with pytest.raises(ValueError, match=r"protocol 'json\.v2' is not supported"):
         Client("Endpoint=http://h;AccessKey=k", protocol="json.v2")
     with pytest.raises(InvalidSource):
         Client(12345)
@@ -196,7 +196,7 @@ def test_forbidden_names_the_missing_role(make_client: MakeClient, group: str) -
     assert isinstance(error, WebPubSubError) and error.name == "Forbidden"
     assert "'webpubsub.joinLeaveGroup'" in str(error) and f"joinGroup {group!r}" in str(error)
     assert client.groups == ()  # a refused join is not remembered for re-joining
-    with pytest.raises(Forbidden, match="'webpubsub.sendToGroup'"):
+    with pytest.raises(Forbidden, match=r"'webpubsub\.sendToGroup'"):
         client.send_to_group(f"{group}-other", "refused")
     assert client.state == "connected"
 

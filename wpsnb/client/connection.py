@@ -565,12 +565,13 @@ class AsyncClient:
                 if self._ws is ws:
                     self._ws = None
                 self._stats["drops"] += 1
-                why = self._disconnect_reason or reason
+                said = self._disconnect_reason  # the service's 'disconnected' message, kept until a new connection
+                why = f"{said}; {reason}" if said and said not in reason else reason
                 log.info("connection %s dropped: %s", self.connection_id, why)
                 if self.reliable and code != CLOSE_POLICY and self._reconnection_token and self.auto_reconnect:
                     if await self._recover():
                         continue
-                    why = "the session could not be recovered"
+                    why = f"{why}; the session could not be recovered"
                 self._emit("disconnected", Disconnected(why))
                 if not self.auto_reconnect:
                     raise RecoveryFailed(f"the connection ended ({why}) and auto_reconnect is off; create a new "
@@ -753,6 +754,10 @@ class AsyncClient:
             # once; the reader sees that and a brand-new connection follows.
             self._ws = ws
             self._stats["recoveries"] += 1
+            # An ack written just before the drop may never have arrived: acknowledge everything received
+            # so far at once, so the replayed backlog the service holds for us is released.
+            self._tracker.last_acked = 0
+            await self._send_sequence_ack()
             resent = self._outbox.resend_unacked()
             log.info("resuming %s; resending %d unacknowledged requests", self.connection_id, resent)
             self._set_state("connected")
