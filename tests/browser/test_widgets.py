@@ -181,6 +181,12 @@ def test_a_flood_stays_bounded_and_a_reloaded_page_replays_it(
     expect(stream.locator(".wpsnb-message").last).to_contain_text(f"message {count - 1} ")
     stream.screenshot(path=artifact_path("streamview-flood.png"))
 
+    # Clear empties the page and the kernel's ring; the count goes on.
+    stream.locator(".wpsnb-clear").click()
+    expect(stream).to_have_attribute("data-stored", "0")
+    expect(stream.locator(".wpsnb-row")).to_have_count(0)
+    expect(stream).to_have_attribute("data-count", str(count))
+
 
 def test_a_saved_notebook_shows_the_last_records_without_its_kernel(
     local_service, jupyter, open_notebook, make_notebook, artifact_path

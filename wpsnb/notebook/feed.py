@@ -123,18 +123,6 @@ class Feed:
         """A snapshot of the ring, oldest first."""
         return list(self._ring)
 
-    def find(self, index: int) -> Record | None:
-        """The record numbered ``index`` if it is still in the ring."""
-        ring = self._ring
-        if not ring:
-            return None
-        offset = index - ring[0]["i"]
-        if 0 <= offset < len(ring):
-            record = ring[offset]
-            if record["i"] == index:
-                return record
-        return next((r for r in ring if r["i"] == index), None)
-
     def flush(self) -> None:
         """Send whatever is pending now (the flusher thread also does this by itself)."""
         with self._send_lock:

@@ -216,8 +216,8 @@ class StreamView(LiveWidget):
         if kind == "publish":
             # The ack may take a while: never make the kernel's shell thread wait for it.
             threading.Thread(target=self._publish_from_page, args=(content,), daemon=True).start()
-        elif kind == "pause":
-            self.paused = bool(content.get("paused"))
+        else:
+            super()._handle(kind, content)
 
     def _publish_from_page(self, content: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "publish-result", "id": content.get("id"), "ok": True}
