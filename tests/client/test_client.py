@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -441,3 +443,19 @@ def test_journal_size_bounds_memory(make_client: MakeClient, group: str) -> None
         client.send_to_group(group, n, ack=False)
     client.flush()
     assert len(client.frames) == 10
+
+
+def test_a_script_that_exits_without_close_still_delivers_and_says_goodbye(make_client: MakeClient, group: str,
+                                                                           local_service: LocalService) -> None:
+    receiver = make_client()
+    receiver.join_group(group)
+    script = (f"import wpsnb\n"
+              f"client = wpsnb.Client({local_service.connection_string!r}, user_id='script', roles={ROLES!r})\n"
+              f"client.connect()\n"
+              f"for n in range(200):\n"
+              f"    client.send_to_group({group!r}, n, ack=False)\n")  # no flush, no close: atexit does both
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert [m.data for m in receiver.messages(timeout=0.5)] == list(range(200))
+    users = local_service.call(lambda: list(local_service.service.hub("stream").users))
+    assert "script" not in users  # closed for good, not kept waiting for a recovery
