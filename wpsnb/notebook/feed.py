@@ -193,6 +193,7 @@ class Feed:
         return True
 
     def _sync_traits(self, force: bool = False) -> None:
+        # Only this thread writes these two traits; ipywidgets turns each write into one update message.
         header = self._header()
         if header != self.widget.header:
             self.widget.header = header

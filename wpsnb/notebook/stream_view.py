@@ -50,6 +50,9 @@ SUMMARY_LINES = 5
 class StreamView(LiveWidget):
     """Shows the messages a connection receives; see the module docs.
 
+    ``client`` is the :class:`wpsnb.Client` underneath (``view.client.send_to_group(...)`` works),
+    ``records()`` the display records the kernel keeps, ``count``/``rate``/``state`` what the header shows.
+
     >>> view = StreamView(service, groups=["lab"])           # doctest: +SKIP
     >>> view.count, view.state                                # doctest: +SKIP
     (0, 'connected')
