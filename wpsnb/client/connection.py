@@ -30,6 +30,13 @@ Delivery rules:
   at a time (flow control: the service drops a reliable session that falls 1000 messages behind).
 * Callbacks: see :mod:`wpsnb.client.callbacks`; ``messages()``: see :mod:`wpsnb.client.inbox`.
 
+Reconnection policy: the first attempt is immediate, then 0.1 s doubling up to ``max_retry_delay``
+(5 s), with jitter. Recovery is tried for ``recovery_timeout`` (30 s, what the service guarantees)
+after a drop; an HTTP 4xx or a 1008 close means the session is gone. A brand-new connection is
+retried until it works or ``close()`` is called, except when the service refuses the token (HTTP
+4xx): then the client closes with that error. A silent dead link is noticed by WebSocket pings
+(every 20 s, 20 s to answer).
+
 Example::
 
     >>> async with AsyncClient(service, user_id="ann",                    # doctest: +SKIP
@@ -51,6 +58,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
+from inspect import signature
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -110,6 +118,8 @@ IN_FLIGHT = 400
 RECOVERY_TIMEOUT = 30.0  # the service keeps a dropped reliable session at least this long
 WRITE_BATCH = 64  # frames per socket write
 WRITE_SLICE = 256  # frames written before letting the reader run
+# websockets >= 15 reads proxy settings from the environment; loopback connections never want a proxy.
+_NO_PROXY: dict[str, Any] = {"proxy": None} if "proxy" in signature(ws_connect).parameters else {}
 _STATUS_ADVICE = {
     400: "Check the hub name and the query of the URL.",
     401: "The access token is expired, for another hub or endpoint, or signed with another key. Build the "
@@ -502,7 +512,7 @@ class AsyncClient:
                                   subprotocols=[Subprotocol(self.protocol)], compression=None,
                                   max_size=MAX_RECEIVE_BYTES, max_queue=256, open_timeout=timeout,
                                   ping_interval=20, ping_timeout=20, close_timeout=2,
-                                  proxy=None if _is_loopback(host) else True)
+                                  **(_NO_PROXY if _is_loopback(host) else {}))
         except InvalidStatus as exc:
             raise _rejected(exc, url) from None
         except InvalidURI as exc:

@@ -16,8 +16,8 @@ Example::
     >>> outbox.put(Request(JoinGroup("lab", ack_id=1), '{"type":"joinGroup","group":"lab","ackId":1}'))
     >>> outbox.take().message.group, len(outbox.unacked)
     ('lab', 1)
-    >>> outbox.resend_unacked(); len(outbox.queued)
-    1
+    >>> outbox.resend_unacked(), len(outbox.queued), len(outbox.unacked)
+    (1, 1, 0)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ in the caller's thread and handed over in batches (one loop wake-up per batch).
 Example::
 
     >>> service = wpsnb.LocalService()                                          # doctest: +SKIP
-    >>> with Client(service, user_id="ann",
+    >>> with Client(service, user_id="ann",                                     # doctest: +SKIP
     ...             roles=["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]) as client:
     ...     client.join_group("lab")
     ...     client.send_to_group("lab", {"step": 1, "loss": 0.25})
