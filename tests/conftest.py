@@ -36,3 +36,17 @@ def client_url(local_service: LocalService) -> Callable[..., str]:
         return mint_url(local_service, hub, **kwargs)
 
     return make
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an event loop marked as running in the main thread for the rest of
+    the session (its browser fixtures are session-scoped), after which pytest-asyncio cannot start
+    its own loops. Browser tests therefore go after every asyncio test.
+    """
+    browser = [item for item in items if item.get_closest_marker("browser") or "tests/browser/" in item.nodeid
+               or item.nodeid.startswith("browser/")]
+    if browser:
+        chosen = set(map(id, browser))
+        items[:] = [item for item in items if id(item) not in chosen] + browser
