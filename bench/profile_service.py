@@ -1,6 +1,6 @@
 """Profile the wpsnb service under the fan-out load with py-spy (``pip install py-spy``).
 
-``python -m bench.profile_service [--protocol plain|reliable] [--subscribers 100] [--seconds 10]``
+``python -m bench.profile_service [--protocol plain|reliable] [--subscribers 100] [--groups 1] [--seconds 10]``
 starts the service in a child process on CPU 0, connects the subscribers, attaches
 ``py-spy record`` to the service and keeps publishing bursts until it finishes. It prints the
 functions with the most samples (self and inclusive) and writes the collapsed stacks (for a flame
@@ -54,10 +54,10 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-async def profile(protocol: str, subscribers: int, seconds: float, output: Path, rate: int) -> None:
+async def profile(protocol: str, subscribers: int, groups: int, seconds: float, output: Path, rate: int) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with ServerProcess("service", cpu=0) as service:
-        target = await Target.service(service, protocol, groups=1, subscribers=subscribers)
+        target = await Target.service(service, protocol, groups=groups, subscribers=subscribers)
         settings = FanoutSettings(quiet_wait=0, retries=0, verbose=False)
         await burst(target, 200, service, settings=settings)  # warm-up
         recorder = subprocess.Popen([py_spy, "record", "-p", str(service.pid), "-d", str(int(seconds)), "-r",
@@ -67,7 +67,7 @@ async def profile(protocol: str, subscribers: int, seconds: float, output: Path,
         delivered, cpu_before, start = 0, service.cpu(), time.perf_counter()
         while recorder.poll() is None:
             result = await burst(target, 2_000, service, settings=settings)
-            delivered += 2_000 * subscribers
+            delivered += 2_000 * target.per_group
             print(f"  {result.describe()}")
         used = service.cpu() - cpu_before
         elapsed = time.perf_counter() - start
@@ -84,14 +84,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_service", description=__doc__.split("\n")[0])
     parser.add_argument("--protocol", choices=("plain", "reliable"), default="plain")
     parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--groups", type=int, default=1, help="spread the subscribers over this many groups")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--output", type=Path, default=Path("/tmp/wpsnb-service-profile.txt"))
     args = parser.parse_args(argv)
     pin_to_cpu(1)
     raise_open_file_limit()
-    asyncio.run(profile(RELIABLE if args.protocol == "reliable" else PLAIN, args.subscribers, args.seconds,
-                        args.output, args.rate))
+    asyncio.run(profile(RELIABLE if args.protocol == "reliable" else PLAIN, args.subscribers, args.groups,
+                        args.seconds, args.output, args.rate))
 
 
 if __name__ == "__main__":

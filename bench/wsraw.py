@@ -113,6 +113,7 @@ class RawSocket(asyncio.Protocol):
         self._ack = ack
         self._acked = 0
         self.closed = False
+        self.close_reason = ""
 
     # -- asyncio callbacks --
 
@@ -125,8 +126,8 @@ class RawSocket(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_exception(ConnectionLost(f"closed during the handshake ({exc or 'no error'})"))
         if self.tally is not None:
-            self.tally.fail(f"a subscriber's connection closed ({exc or 'by the server'}) after "
-                            f"{self.received} frames")
+            how = self.close_reason or (repr(exc) if exc else "the server ended the TCP connection, no close frame")
+            self.tally.fail(f"a subscriber's connection closed ({how}) after {self.received} frames")
 
     def data_received(self, data: bytes) -> None:
         if self._handshaking:
@@ -171,9 +172,9 @@ class RawSocket(asyncio.Protocol):
                     self.ready.set_result(None)
             elif opcode == 8:
                 code = int.from_bytes(data[start:start + 2], "big") if length >= 2 else 1005
-                reason = data[start + 2:end].decode("utf-8", "replace")
+                self.close_reason = f"close frame {code} {data[start + 2:end].decode('utf-8', 'replace')!r}"
                 if tally is not None:
-                    tally.fail(f"the server closed a subscriber with {code} {reason!r} after {self.received} frames")
+                    tally.fail(f"the server closed a subscriber ({self.close_reason}) after {self.received} frames")
                 self.transport.close()  # type: ignore[union-attr]
                 return
             i = end

@@ -48,6 +48,7 @@ CLOSE_POLICY = 1008  # reliable buffer overflow, failed recovery
 MAX_UINT64 = 2**64 - 1
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.\-]{0,127}$", re.IGNORECASE)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encode_string = json.encoder.encode_basestring  # what _dumps does for a str, without its call overhead
 
 
 class InvalidMessage(ValueError):
@@ -362,7 +363,7 @@ class Envelope:
         elif data_type == "text":
             if not isinstance(data, str):
                 raise TypeError(f"dataType 'text' needs a str, got {type(data).__name__}")
-            data_json = _dumps(data)
+            data_json = _encode_string(data)
             raw, raw_is_binary = data.encode("utf-8"), False
         elif data_type in ("binary", "protobuf"):
             raw = bytes(data)
@@ -372,7 +373,7 @@ class Envelope:
             raise ValueError(f"unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}")
         head = '{"type":"message","from":"' + source + '"'
         if group is not None:
-            head += ',"group":' + _dumps(group)
+            head += ',"group":' + _encode_string(group)
             if from_user_id is not None:
                 head += ',"fromUserId":' + _dumps(from_user_id)
         head += ',"dataType":"' + data_type + '","data":' + data_json
@@ -396,10 +397,16 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# Python's json accepts NaN/Infinity; JSON (RFC 8259) does not, nor can they be re-encoded. One
+# decoder serves every frame: json.loads(text, parse_constant=...) would build a new one per call.
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def _load_object(text: str | bytes) -> dict[str, Any]:
     try:
-        # Python's json accepts NaN/Infinity; JSON (RFC 8259) does not, nor can they be re-encoded.
-        frame = json.loads(text, parse_constant=_reject_constant)
+        if isinstance(text, (bytes, bytearray)):
+            text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
+        frame = _decode(text)
     except RecursionError:
         raise InvalidMessage("frame is nested too deeply to parse; send flatter JSON") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -415,11 +422,20 @@ def _required(frame: dict[str, Any], field: str, where: str) -> Any:
     return frame[field]
 
 
+_VALID_GROUPS: dict[str, None] = {}  # names that passed the check lately: a publisher repeats its groups
+_VALID_GROUPS_LIMIT = 4096
+
+
 def _group(frame: dict[str, Any], where: str) -> str:
     group = _required(frame, "group", where)
+    if type(group) is str and group in _VALID_GROUPS:
+        return group
     problem = group_name_problem(group)
     if problem:
         raise InvalidMessage(f"{where}: {problem}", field="group")
+    if len(_VALID_GROUPS) >= _VALID_GROUPS_LIMIT:
+        _VALID_GROUPS.clear()
+    _VALID_GROUPS[group] = None
     return group
 
 
