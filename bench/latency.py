@@ -168,7 +168,9 @@ async def _drain(target: Target, quiet_for: float = 0.5, limit: float = 30.0) ->
 def _rows(runs: dict[str, list[LatencyRun]], knees: dict[str, int],
           settings: LatencySettings) -> list[dict[str, Any]]:
     where = f"{settings.rate:,} msg/s x {settings.subscribers} subscribers"
-    service, baseline = runs["plain"], runs["baseline"]
+    # Runs other processes disturbed are left out when clean ones exist.
+    service = [r for r in runs["plain"] if r.cpu.clean] or runs["plain"]
+    baseline = [r for r in runs["baseline"] if r.cpu.clean] or runs["baseline"]
     rows = [
         metric(f"latency p50, {where}", median([r.p50 for r in service]), "ms", BASELINE_NAME,
                median([r.p50 for r in baseline])),
