@@ -49,7 +49,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
             else RestSettings(quiet_wait=wait))
     client = (ClientSettings(messages=10_000, acked=1_000, rounds=2, quiet_wait=wait) if quick
               else ClientSettings(quiet_wait=wait))
-    widget = (WidgetSettings(messages=10_000, warm_up=12_000, rounds=2, quiet_wait=wait) if quick
+    widget = (WidgetSettings(messages=10_000, warm_up=15_000, rounds=2, quiet_wait=wait) if quick
               else WidgetSettings(quiet_wait=wait))
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
