@@ -2,7 +2,9 @@
 
 The publisher and the subscribers share this process and one monotonic clock: each 256-byte
 payload carries ``perf_counter_ns()`` taken when it is sent, and a subscriber subtracts it from the
-time its read returned, for every delivery. The publisher paces itself in 1-ms ticks. The main
+time its read returned, for every delivery. The publisher paces itself in 1-ms ticks (the messages
+due in a tick go out in one socket write). At the top of the sweep this one process receives
+hundreds of thousands of frames a second, so the load generator's CPU (printed) can be the limit. The main
 measurement (``rate`` msg/s for ``duration`` s) alternates between the bare aiohttp baseline and
 the wpsnb service (``json.webpubsub.azure.v1``); the sweep then raises the rate until p99 passes
 the goal, to find the knee: the highest rate whose p99 stays within ``P99_GOAL_MS``.
@@ -38,7 +40,7 @@ class LatencySettings:
     duration: float = 10.0
     rounds: int = 3
     subscribers: int = 100
-    sweep: tuple[int, ...] = (500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000)
+    sweep: tuple[int, ...] = (1000, 2000, 3000, 4000, 6000, 8000, 10_000, 12_000, 16_000, 20_000)
     sweep_duration: float = 3.0
     quiet_wait: float = 20.0
     retries: int = 2
@@ -90,9 +92,9 @@ async def paced(target: Target, server: ServerProcess, rate: int, duration: floa
     sent = 0
     while sent < total:
         due = min(total, int((time.perf_counter() - start) * rate) + 1)
-        while sent < due:
-            target.send(sent, stamped_payload(PAYLOAD_SIZE))
-            sent += 1
+        if due > sent:  # the messages of this tick, each stamped as it is built, in one write
+            target.send(sent, [stamped_payload(PAYLOAD_SIZE) for _ in range(due - sent)])
+            sent = due
         await asyncio.sleep(0.001)
     complete = True
     try:
@@ -145,8 +147,9 @@ async def run_latency(settings: LatencySettings, *, server_cpu: int | None = 0) 
                     if run.complete and run.p99 <= P99_GOAL_MS:
                         knees[target.label] = max(knees[target.label], rate)
                     if not run.complete or run.p99 > OVERLOADED_MS:
-                        going.discard(target.label)
                         await _drain(target)
+                        if run.cpu.clean:  # a run other processes disturbed proves nothing: go on
+                            going.discard(target.label)
         finally:
             for target, _ in targets:
                 await target.close()

@@ -98,10 +98,15 @@ class Target:
         for socket, blob in blobs.items():
             socket.send_frames(blob)
 
-    def send(self, message_index: int, payload: bytes) -> None:
-        """Send one message (to group ``message_index % len(groups)``)."""
-        k = message_index % len(self.groups)
-        self.publishers[k].send_frames(self.encode(self.groups[k], payload))
+    def send(self, first_index: int, payloads: list[bytes]) -> None:
+        """Send messages ``first_index``, ``first_index + 1``, ... (each to group ``index % len(groups)``),
+        one socket write per publisher socket."""
+        by_socket: dict[RawSocket, list[bytes]] = {}
+        for n, payload in enumerate(payloads):
+            k = (first_index + n) % len(self.groups)
+            by_socket.setdefault(self.publishers[k], []).append(self.encode(self.groups[k], payload))
+        for socket, frames in by_socket.items():
+            socket.send_frames(b"".join(frames))
 
     async def close(self) -> None:
         """Close every socket of this target."""
