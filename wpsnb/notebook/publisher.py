@@ -278,7 +278,7 @@ class Publisher:
         """Complete every stream's line in progress (end of a cell): it is published as a whole line."""
         with self._lock:
             self._cut_lines.clear()
-            self._shedding = self._overloaded
+            self._update_shedding()
         self._queue.append((_END_LINES,))
         self._wake_worker()
 
@@ -308,7 +308,7 @@ class Publisher:
                 self._drop(item)
                 return False
             self._queue.append(item)
-            self._shedding = self._overloaded or bool(self._cut_lines)
+            self._update_shedding()
             if self._worker_idle:
                 self._worker_idle = False
                 self._has_items.notify()
@@ -359,6 +359,10 @@ class Publisher:
             last[2][0] += lines  # drops go on right where the last ones were: one notice for all
         elif lines:  # (the rest of a line already counted needs no notice of its own)
             queue.append((_NOTICE, stream, [lines]))
+
+    def _update_shedding(self) -> None:
+        # With the lock held: whether producers must leave the lock-free path.
+        self._shedding = self._overloaded or bool(self._cut_lines) or self._failure is not None
 
     def _wake_worker(self, hurry: bool = False) -> None:
         with self._lock:
@@ -448,7 +452,7 @@ class Publisher:
         with self._lock:
             if self._overloaded:
                 self._overloaded = False
-                self._shedding = bool(self._cut_lines)
+                self._update_shedding()
             if self._room_waiters:
                 self._has_room.notify_all()
         self._send(messages.take())
