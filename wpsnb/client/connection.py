@@ -297,6 +297,21 @@ class AsyncClient:
             self._emit("disconnected", Disconnected("closed by the client"))
         await self._finish(NotConnected("the client was closed before the service acknowledged this request"))
 
+    async def drop_connection(self) -> bool:
+        """Cut the TCP connection without a close frame, as a network failure would; returns whether there was one.
+
+        For teaching and testing recovery: on the reliable protocol the client then recovers the same
+        session (same connection id, nothing lost); on the plain one it opens a new connection.
+
+        >>> await client.drop_connection()          # doctest: +SKIP
+        True
+        """
+        ws = self._ws
+        if ws is None or ws.transport is None:
+            return False
+        ws.transport.abort()
+        return True
+
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every request made so far is written (and, if it has an ackId, acknowledged)."""
         self._drain_handoff()

@@ -121,6 +121,14 @@ class Client:
             return
         run(self.async_client.close(timeout), timeout + 5, what="close()")
 
+    def drop_connection(self) -> bool:
+        """Cut the TCP connection without a close frame (as a network failure would) to watch recovery.
+
+        >>> client.drop_connection(); client.state      # doctest: +SKIP
+        'recovering'
+        """
+        return run(self.async_client.drop_connection(), 5, what="drop_connection()")
+
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every request so far is written and acknowledged; raises ``AckTimeout`` after ``timeout``."""
         run(self.async_client.flush(timeout), timeout + 5, what="flush()")
