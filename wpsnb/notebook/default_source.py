@@ -7,8 +7,8 @@ offline with nothing set up, and the same notebook talks to Azure once the varia
 
 Example::
 
-    >>> source = source_or_default()                     # doctest: +SKIP
-    >>> source                                           # no variable set: the shared local service
+    >>> source = source_or_default()     # no variable set: the shared local service   # doctest: +SKIP
+    >>> source                                                                          # doctest: +SKIP
     <LocalService http://127.0.0.1:41873 running>
     >>> source_or_default("Endpoint=https://x.webpubsub.azure.com;AccessKey=...;Version=1.0;")[:9]
     'Endpoint='

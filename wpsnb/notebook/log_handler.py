@@ -18,7 +18,7 @@ Example::
     >>> import logging, wpsnb
     >>> log = logging.getLogger("train")
     >>> log.addHandler(wpsnb.LogHandler("train-logs"))           # doctest: +SKIP
-    >>> log.warning("loss is NaN at step %d", 7, extra={"step": 7})
+    >>> log.warning("loss is NaN at step %d", 7, extra={"step": 7})   # doctest: +SKIP
 """
 
 from __future__ import annotations
