@@ -57,10 +57,14 @@ lint: $(VENV)/.test-installed
 test: test-deps lint
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.test-installed
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
-bench-quick: $(VENV)/.test-installed
+bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python -m bench --quick
 
 clean:

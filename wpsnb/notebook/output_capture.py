@@ -52,19 +52,23 @@ class TeeStream:
     def __init__(self, original: TextIO, publisher: Publisher, stream: int = 0, *, tee: bool = True):
         self.original = original
         self.publisher = publisher
-        self._put_chunk = publisher.put_chunk
         self.stream = stream
         self.tee = tee
+        # Bound once: write() runs twice per print, so every attribute look-up there counts.
+        self._write_through = original.write if tee else None
+        self._put_chunk = publisher.put_chunk
         self._thread = threading.local()
 
     def write(self, text: str) -> int:
         """Write ``text`` to the original stream (if teeing) and queue it for publishing."""
-        if self.tee:
-            self.original.write(text)
-        if type(text) is not str and not isinstance(text, str):
+        write_through = self._write_through
+        if write_through is not None:
+            write_through(text)  # a text stream: it raises TypeError for anything but str, as print expects
+        elif not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        own = getattr(self._thread, "own", None)  # per thread object: idents are reused, thread-locals are not
-        if own is None:
+        try:
+            own = self._thread.own  # per thread object: idents are reused, thread-locals are not
+        except AttributeError:
             own = self._thread.own = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
         if not own:
             self._put_chunk(self.stream, text)
