@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8888
+# JupyterLab refuses to run as root without this flag (containers, CI machines).
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help lab serve test test-deps lint bench bench-quick clean
 
@@ -32,7 +34,7 @@ tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
 
 lab: $(VENV)/.lab-installed
-	$(BIN)/jupyter lab --ServerApp.port=$(PORT) notebooks/01-start-a-service.ipynb
+	$(BIN)/jupyter lab $(AS_ROOT) --ServerApp.port=$(PORT) notebooks/01-start-a-service.ipynb
 
 serve: $(VENV)/.lab-installed
 	$(BIN)/wpsnb serve
