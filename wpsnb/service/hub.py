@@ -76,8 +76,9 @@ class Session:
         self.claims = claims or {}
         self.peer = peer
         self.connected_at = time.time()
-        self._acks_ok: set[int] = set()
-        self._acks_order: deque[int] = deque()
+        # Created on the first acknowledged request: most connections (subscribers) never send one.
+        self._acks_ok: set[int] | None = None
+        self._acks_order: deque[int] | None = None
         # Chosen once so the fan-out loop does no per-recipient branching on the protocol.
         self.deliver: Callable[[Envelope], None] = (
             self._deliver_reliable if self.reliable else self._deliver_raw if self.raw else self._deliver_plain
@@ -119,16 +120,20 @@ class Session:
 
     def ack_succeeded_before(self, ack_id: int) -> bool:
         """Whether ``ack_id`` already succeeded on this connection (→ ``Duplicate``)."""
-        return ack_id in self._acks_ok
+        acks = self._acks_ok
+        return acks is not None and ack_id in acks
 
     def remember_success(self, ack_id: int) -> None:
         """Record a successful ackId; the oldest are forgotten past ``ACK_MEMORY`` to bound memory."""
-        if ack_id in self._acks_ok:
+        acks, order = self._acks_ok, self._acks_order
+        if acks is None or order is None:
+            acks, order = self._acks_ok, self._acks_order = set(), deque()
+        elif ack_id in acks:
             return
-        self._acks_ok.add(ack_id)
-        self._acks_order.append(ack_id)
-        if len(self._acks_order) > ACK_MEMORY:
-            self._acks_ok.discard(self._acks_order.popleft())
+        acks.add(ack_id)
+        order.append(ack_id)
+        if len(order) > ACK_MEMORY:
+            acks.discard(order.popleft())
 
     def describe(self) -> str:
         """One readable line for logs."""
