@@ -1,5 +1,6 @@
 // The page side of wpsnb's live widgets (see feed.py): one store of records per widget model,
-// shared by every view of it. Python joins this file and the widget's own file into one module.
+// shared by every view of it. Python joins this file, live_view.js and the widget's own file into
+// one module.
 //
 // Records carry an index "i" that only grows. The store takes them from three places:
 // - {"kind": "batch"} custom messages (live, at most ~20 a second);

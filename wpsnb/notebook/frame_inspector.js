@@ -1,5 +1,5 @@
-// FrameInspector's page (see frame_inspector.py). Python puts feed.js in front of this file: FeedStore,
-// storeFor, initializeStore, frameScheduler, h, clockTime, formatCount, formatBytes, atBottom.
+// FrameInspector's page (see frame_inspector.py). Python puts feed.js (the store, h, clockTime, formatCount,
+// formatBytes) and live_view.js (LiveView: rows, follow-tail, pause, clear, counts) in front of this file.
 //
 // Test hooks on the root `.wpsnb-frames`: data-state, data-count (frames seen), data-stored,
 // data-rows, data-paused, data-selected (index of the selected frame). Rows: `tr.wpsnb-frame` with
@@ -58,21 +58,12 @@ function renderFrameRow(record) {
 
 function renderFrameInspector({ model, el }) {
   const store = storeFor(model);
-  const rows = () => Math.max(1, model.get("rows") || 1000);
   const requestId = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   const view = {
-    following: true,
-    stale: false,
-    unseen: 0,
-    reset: true,
-    forced: false, // a user action asks for a full render
-    queue: [],
-    headerDirty: true,
     optionsDirty: true,
     types: new Set(),
     groups: new Set(),
     answeredBy: new Map(), // request index -> ack index
-    filter: { dir: "", type: "", group: "" },
     selected: null,
     detailRequest: null,
     exportRequest: null,
@@ -81,16 +72,12 @@ function renderFrameInspector({ model, el }) {
   };
 
   // -- layout --
-  const title = h("span", { class: "wpsnb-title" });
-  const stateBadge = h("span", { class: "wpsnb-state" });
-  const count = h("span", { class: "wpsnb-count" });
+  const controls = liveControls();
+  const { title, stateBadge, count, rate, pauseButton, clearButton, shown, jump } = controls;
   const directions = h("span", { class: "wpsnb-field wpsnb-directions" });
   const malformed = h("span", { class: "wpsnb-field wpsnb-malformed-count" });
-  const rate = h("span", { class: "wpsnb-rate" });
   const header = h("div", { class: "wpsnb-header" }, title, stateBadge, count, directions, malformed, rate);
 
-  const pauseButton = h("button", { class: "wpsnb-button wpsnb-pause", type: "button" });
-  const clearButton = h("button", { class: "wpsnb-button wpsnb-clear", type: "button", text: "Clear" });
   const dirFilter = h(
     "select",
     { class: "wpsnb-filter-dir", title: "Direction" },
@@ -102,7 +89,6 @@ function renderFrameInspector({ model, el }) {
   const groupFilter = h("select", { class: "wpsnb-filter-group", title: "Group" });
   const exportButton = h("button", { class: "wpsnb-button wpsnb-export", type: "button", text: "Export JSONL" });
   const exportLink = h("a", { class: "wpsnb-export-link", hidden: true });
-  const shown = h("span", { class: "wpsnb-shown" });
   const toolbar = h(
     "div",
     { class: "wpsnb-toolbar" },
@@ -132,7 +118,6 @@ function renderFrameInspector({ model, el }) {
     tbody,
   );
   const scroller = h("div", { class: "wpsnb-table-scroll" }, table);
-  const jump = h("button", { class: "wpsnb-button wpsnb-jump", type: "button", hidden: true });
   const tableWrap = h("div", { class: "wpsnb-log-wrap" }, scroller, jump);
 
   const detailHead = h("div", { class: "wpsnb-detail-head" });
@@ -173,109 +158,31 @@ function renderFrameInspector({ model, el }) {
   }
 
   function matches(record) {
-    const f = view.filter;
+    const f = live.filter;
     if (f.dir && record.dir !== f.dir) return false;
     if (f.type && record.type !== f.type) return false;
     if (f.group && record.group !== f.group) return false;
     return true;
   }
 
-  // -- painting --
+  // -- painting (the rows, follow-tail and counts are LiveView's) --
   function paintHeader() {
     const hd = store.header || {};
-    const state = store.offline
-      ? "offline"
-      : hd.closed
-        ? "closed"
-        : model.get("paused")
-          ? "paused"
-          : hd.state || "live";
-    stateBadge.title = store.offline ? "Saved output: the kernel that made this view does not answer" : "";
-    title.textContent = model.get("title") || "FrameInspector";
-    stateBadge.textContent = state;
-    stateBadge.className = `wpsnb-state wpsnb-state-${state}`;
-    count.textContent = `${formatCount(hd.count)} frames`;
+    live.paintHeaderBase({
+      state: headerState(store, "live", model.get("paused")),
+      defaultTitle: "FrameInspector",
+      countText: `${formatCount(hd.count)} frames`,
+    });
     directions.textContent = `${formatCount(hd.sent)} sent · ${formatCount(hd.received)} received`;
     malformed.textContent = hd.errors ? `${formatCount(hd.errors)} malformed` : "";
     malformed.hidden = !hd.errors;
-    rate.textContent = store.offline ? "" : `${Number(hd.rate || 0).toFixed(1)}/s`;
-    root.dataset.state = state;
-    root.dataset.count = String(hd.count || 0);
   }
 
-  function fillSelect(select, values, allLabel) {
-    const selected = select.value;
-    const names = [...values].sort();
-    select.replaceChildren(
-      h("option", { value: "", text: allLabel }),
-      ...names.map((v) => h("option", { value: v, text: v })),
-    );
-    select.value = names.includes(selected) ? selected : "";
-  }
-
-  function paintRows() {
-    const limit = rows();
-    if (view.reset) {
-      const visible = store.records.filter(matches).slice(-limit);
-      const fragment = document.createDocumentFragment();
-      for (const record of visible) fragment.append(renderFrameRow(record));
-      tbody.replaceChildren(fragment);
-    } else if (view.queue.length) {
-      const fragment = document.createDocumentFragment();
-      for (const record of view.queue.filter(matches).slice(-limit)) fragment.append(renderFrameRow(record));
-      tbody.append(fragment);
-      let excess = tbody.childElementCount - limit;
-      while (excess-- > 0) tbody.firstElementChild.remove();
-    }
-    view.reset = false;
-    view.queue = [];
-    view.stale = false;
-    view.unseen = 0;
-    paintSelection();
-    if (view.following) scroller.scrollTop = scroller.scrollHeight;
-  }
-
-  function paint() {
-    if (view.headerDirty) {
-      view.headerDirty = false;
-      paintHeader();
-    }
-    if (view.optionsDirty) {
-      view.optionsDirty = false;
-      fillSelect(typeFilter, view.types, "all types");
-      fillSelect(groupFilter, view.groups, "all groups");
-    }
-    const paused = model.get("paused");
-    if (view.forced) {
-      // A user action (filter, jump, resume, clear): render now, wherever the table is scrolled.
-      view.forced = false;
-      view.reset = true;
-      paintRows();
-      jump.hidden = true;
-    } else if (paused || !view.following) {
-      if (view.stale && !view.following) {
-        jump.hidden = false;
-        jump.textContent = `Jump to latest (${formatCount(view.unseen)} new)`;
-      }
-    } else if (view.reset || view.queue.length) {
-      paintRows();
-      jump.hidden = true;
-    }
-    pauseButton.textContent = paused ? `Resume${view.unseen ? ` (${formatCount(view.unseen)} new)` : ""}` : "Pause";
-    root.dataset.paused = paused ? "true" : "false";
-    root.dataset.stored = String(store.records.length);
-    root.dataset.rows = String(tbody.childElementCount);
-    shown.textContent =
-      tbody.childElementCount < store.records.length
-        ? `showing ${formatCount(tbody.childElementCount)} of ${formatCount(store.records.length)} records`
-        : `${formatCount(store.records.length)} records`;
-  }
-
-  const schedule = frameScheduler(paint);
-
-  function forceRender() {
-    view.forced = true;
-    schedule();
+  function paintOptions() {
+    if (!view.optionsDirty) return;
+    view.optionsDirty = false;
+    fillSelect(typeFilter, view.types, "all types");
+    fillSelect(groupFilter, view.groups, "all groups");
   }
 
   // -- selection and the detail pane --
@@ -398,13 +305,9 @@ function renderFrameInspector({ model, el }) {
     offerDownload(`${lines.join("\n")}\n`, "frames-page.jsonl", "(from the page: long frames cut short)");
   }
 
-  // -- store changes --
+  // -- store changes: menus, ack links, the selection and kernel answers --
   function onChange(change) {
-    if (change.cleared) view.forced = true; // emptied: show it, wherever the view is scrolled
     if (change.reset) {
-      view.reset = true;
-      view.queue = [];
-      view.stale = true;
       view.answeredBy.clear();
       for (const record of store.records) learn(record);
       view.optionsDirty = true;
@@ -413,17 +316,7 @@ function renderFrameInspector({ model, el }) {
     if (change.appended) {
       for (const record of change.appended) learn(record);
       view.optionsDirty = true;
-      if (!view.reset) {
-        view.queue.push(...change.appended);
-        if (view.queue.length > rows()) {
-          view.reset = true;
-          view.queue = [];
-        }
-      }
-      view.stale = true;
-      view.unseen += change.appended.length;
     }
-    if (change.header) view.headerDirty = true;
     if (change.message) {
       const msg = change.message;
       if (msg.kind === "frame") onFrameDetail(msg);
@@ -433,45 +326,29 @@ function renderFrameInspector({ model, el }) {
         offerDownload(msg.text, msg.name);
       }
     }
-    schedule();
   }
+
+  for (const record of store.records) learn(record);
+  const live = new LiveView({
+    model,
+    store,
+    root,
+    list: tbody,
+    scroller,
+    controls,
+    renderRow: renderFrameRow,
+    matches,
+    hooks: { paintHeader, paintMenus: paintOptions, afterRows: paintSelection, onChange },
+  });
 
   // -- controls --
   tbody.addEventListener("click", (event) => {
     const row = event.target.closest("tr.wpsnb-frame");
     if (row) select(Number(row.dataset.i));
   });
-  scroller.addEventListener("scroll", () => {
-    const bottom = atBottom(scroller);
-    if (bottom === view.following) return;
-    view.following = bottom;
-    if (bottom && view.stale) view.reset = true;
-    if (bottom) jump.hidden = true;
-    schedule();
-  });
-  jump.addEventListener("click", () => {
-    view.following = true;
-    forceRender();
-  });
-  pauseButton.addEventListener("click", () => {
-    model.set("paused", !model.get("paused"));
-    model.save_changes();
-  });
-  clearButton.addEventListener("click", () => {
-    store.records = [];
-    store.emit({ reset: true, cleared: true });
-    model.send({ kind: "clear" });
-  });
-  for (const [select_, key] of [
-    [dirFilter, "dir"],
-    [typeFilter, "type"],
-    [groupFilter, "group"],
-  ]) {
-    select_.addEventListener("change", () => {
-      view.filter[key] = select_.value;
-      forceRender();
-    });
-  }
+  live.bindFilter(dirFilter, "change", "dir");
+  live.bindFilter(typeFilter, "change", "type");
+  live.bindFilter(groupFilter, "change", "group");
   exportButton.addEventListener("click", () => {
     view.exportRequest = requestId();
     clearTimeout(view.exportTimer);
@@ -488,22 +365,11 @@ function renderFrameInspector({ model, el }) {
     }
   });
 
-  const onPaused = () => {
-    if (!model.get("paused")) view.forced = true;
-    view.headerDirty = true;
-    schedule();
-  };
-  model.on("change:paused", onPaused);
-  model.on("change:title", () => {
-    view.headerDirty = true;
-    schedule();
-  });
+  model.on("change:paused", () => live.repaintHeader()); // the badge says "paused"
 
-  for (const record of store.records) learn(record);
-  const unsubscribe = store.subscribe(onChange);
-  schedule();
+  live.schedule();
   return () => {
-    unsubscribe();
+    live.unsubscribe();
     clearTimeout(view.exportTimer);
     if (view.exportUrl) URL.revokeObjectURL(view.exportUrl);
   };

@@ -50,7 +50,7 @@ class FrameInspector(LiveWidget):
     (12, PosixPath('frames.jsonl'))
     """
 
-    _esm = bundle("feed.js", "frame_inspector.js")
+    _esm = bundle("feed.js", "live_view.js", "frame_inspector.js")
     _css = bundle("widgets.css", "frame_inspector.css")
 
     def __init__(

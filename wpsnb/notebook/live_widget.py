@@ -7,7 +7,8 @@ re-run cell made before (:mod:`.cell_scope`), a text summary where no widget fro
 and ``close()``.
 
 The JavaScript of a widget is ``feed.js`` (the page-side store: records, replay, batching into
-animation frames) followed by the widget's own file; :func:`bundle` joins them. No build step.
+animation frames), then ``live_view.js`` (the view both widgets share: rows, follow-tail, pause,
+clear, counts), then the widget's own file; :func:`bundle` joins them. No build step.
 """
 
 from __future__ import annotations

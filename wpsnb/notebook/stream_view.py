@@ -58,7 +58,7 @@ class StreamView(LiveWidget):
     (0, 'connected')
     """
 
-    _esm = bundle("feed.js", "stream_view.js")
+    _esm = bundle("feed.js", "live_view.js", "stream_view.js")
     _css = bundle("widgets.css", "stream_view.css")
     publish_box = traitlets.Bool(True, help="Show the box that publishes to a group").tag(sync=True)
 
