@@ -99,6 +99,10 @@ def test_dropped_connections_lose_and_repeat_nothing(local_service: LocalService
                 publisher.put_text(text)
                 if n % 700 == 350:
                     time.sleep(0.05)  # let some lines be in flight, then cut the connection under them
+                    # (only once the previous cut is recovered: a cut with no connection proves nothing)
+                    deadline = time.monotonic() + 10
+                    while proxy.open_connections < 1 and time.monotonic() < deadline:
+                        time.sleep(0.01)
                     assert proxy.sever() >= 1
         stats = publisher.stats
         assert publisher.client.stats["recoveries"] >= 1
