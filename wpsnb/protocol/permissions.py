@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from wpsnb.protocol.names import group_name_problem
+from .names import group_name_problem
 
 JOIN_LEAVE = "joinLeaveGroup"
 SEND = "sendToGroup"
