@@ -52,7 +52,12 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext wpsnb`` registers the ``%%publish`` cell magic."""
+    """``%load_ext wpsnb`` registers the ``%%publish`` cell magic.
+
+    Example, in a notebook::
+
+        %load_ext wpsnb
+    """
     from .notebook.magics import load_ipython_extension as load
 
     load(ipython)

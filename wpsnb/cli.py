@@ -452,7 +452,11 @@ def _add_group_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``wpsnb`` command; returns the exit status."""
+    """Entry point of the ``wpsnb`` command; returns the exit status.
+
+    >>> main(["--help"])          # doctest: +SKIP
+    usage: wpsnb [-h] COMMAND ...
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

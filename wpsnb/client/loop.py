@@ -32,7 +32,11 @@ _thread: threading.Thread | None = None
 
 
 def shared_loop() -> asyncio.AbstractEventLoop:
-    """The shared loop, started (in its daemon thread) on first call."""
+    """The shared loop, started (in its daemon thread) on first call.
+
+    >>> shared_loop() is shared_loop()
+    True
+    """
     global _loop, _thread
     loop = _loop
     if loop is not None:
@@ -55,7 +59,11 @@ def shared_loop() -> asyncio.AbstractEventLoop:
 
 
 def in_loop_thread() -> bool:
-    """Whether the caller runs on the shared loop's thread (inside a client callback)."""
+    """Whether the caller runs on the shared loop's thread (inside a client callback).
+
+    >>> in_loop_thread()
+    False
+    """
     return _thread is not None and threading.current_thread() is _thread
 
 
@@ -64,6 +72,10 @@ def run(coroutine: Coroutine[Any, Any, T], timeout: float | None = None, *, what
 
     Raises :class:`~wpsnb.errors.WrongThread` if called from the loop thread itself, where waiting would
     deadlock; raises ``TimeoutError`` (and cancels the coroutine) when ``timeout`` passes.
+
+    >>> import asyncio
+    >>> run(asyncio.sleep(0, result=42), timeout=5)
+    42
     """
     if in_loop_thread():
         coroutine.close()

@@ -119,7 +119,12 @@ def _user_frames(tb: TracebackType | None) -> TracebackType | None:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%%publish`` (``%load_ext wpsnb`` calls this)."""
+    """Register ``%%publish`` (``%load_ext wpsnb`` calls this).
+
+    Example, in a notebook::
+
+        %load_ext wpsnb
+    """
     ipython.register_magics(PublishMagics)
 
 

@@ -36,7 +36,11 @@ def hub_key(hub: str) -> str:
 
 
 def group_name_problem(group: Any) -> str | None:
-    """Why ``group`` is not a valid group name, or ``None`` if it is."""
+    """Why ``group`` is not a valid group name, or ``None`` if it is.
+
+    >>> group_name_problem("lab") is None
+    True
+    """
     if not isinstance(group, str):
         return f"group name must be a string, got {type(group).__name__}"
     if not group:
@@ -56,7 +60,11 @@ def group_name_problem(group: Any) -> str | None:
 
 
 def id_problem(kind: str, value: Any) -> str | None:
-    """Why a connectionId / userId is unusable (they only need to be non-empty strings)."""
+    """Why a connectionId / userId is unusable (they only need to be non-empty strings).
+
+    >>> id_problem("userId", "")
+    "userId must be a non-empty string, got ''"
+    """
     if isinstance(value, str) and value:
         return None
     return f"{kind} must be a non-empty string, got {value!r}"

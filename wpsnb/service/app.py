@@ -24,7 +24,12 @@ Mint client URLs with the official SDK, e.g. wpsnb.negotiate(connection_string, 
 
 
 def build_app(service: Service) -> web.Application:
-    """Wire the routes of one service into a new aiohttp application."""
+    """Wire the routes of one service into a new aiohttp application.
+
+    Example::
+
+        web.run_app(build_app(Service(access_key)), host="127.0.0.1", port=8080)
+    """
     app = web.Application(client_max_size=1024 * 1024)
     app[SERVICE_KEY] = service
     app.router.add_get("/client/hubs/{hub}", client_endpoint)

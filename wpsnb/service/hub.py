@@ -142,7 +142,11 @@ class Session:
 
 
 def new_connection_id() -> str:
-    """A random, URL-safe connection id (the service's are opaque strings too)."""
+    """A random, URL-safe connection id (the service's are opaque strings too).
+
+    >>> len(new_connection_id())
+    22
+    """
     return secrets.token_urlsafe(16).replace("-", "a").replace("_", "b")
 
 
