@@ -375,7 +375,7 @@ class Envelope:
         if group is not None:
             head += ',"group":' + _encode_string(group)
             if from_user_id is not None:
-                head += ',"fromUserId":' + _dumps(from_user_id)
+                head += ',"fromUserId":' + _encode_string(from_user_id)
         head += ',"dataType":"' + data_type + '","data":' + data_json
         return cls(head.encode("utf-8"), raw, raw_is_binary, data_type)
 
@@ -383,7 +383,7 @@ class Envelope:
         """The JSON frame for one recipient; ``sequence_id`` only on reliable connections."""
         if sequence_id is None:
             return self.plain
-        return b'%s,"sequenceId":%d}' % (self.prefix, sequence_id)
+        return self.prefix + self.tail(sequence_id)
 
     def tail(self, sequence_id: int) -> bytes:
         """What follows ``prefix`` in the frame of a reliable recipient with this ``sequence_id``."""
