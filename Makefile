@@ -55,6 +55,7 @@ chromium:
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check wpsnb tests bench
+	$(BIN)/ruff format --check wpsnb tests bench
 
 test: test-deps lint
 	$(BIN)/python -m pytest

@@ -40,17 +40,31 @@ Rows = list[dict[str, Any]]
 def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
     """Each benchmark by name, with the settings of a quick or a full run."""
     wait, retries = (0.0, 0) if quick else (20.0, 2)
-    fanout = (FanoutSettings(rounds=2, deliveries=100_000, quiet_wait=wait, retries=retries) if quick
-              else FanoutSettings(rounds=5, deliveries=1_000_000, quiet_wait=wait, retries=retries))
-    latency = (LatencySettings(duration=2.0, rounds=1, sweep=(2_000, 4_000, 8_000), sweep_duration=1.0,
-                               quiet_wait=wait, retries=retries) if quick
-               else LatencySettings(duration=10.0, rounds=3, quiet_wait=wait, retries=retries))
-    rest = (RestSettings(sequential=150, pooled=300, rounds=2, quiet_wait=wait) if quick
-            else RestSettings(quiet_wait=wait))
-    client = (ClientSettings(messages=10_000, acked=1_000, rounds=2, quiet_wait=wait) if quick
-              else ClientSettings(quiet_wait=wait))
-    widget = (WidgetSettings(messages=10_000, warm_up=15_000, rounds=2, quiet_wait=wait) if quick
-              else WidgetSettings(quiet_wait=wait))
+    fanout = (
+        FanoutSettings(rounds=2, deliveries=100_000, quiet_wait=wait, retries=retries)
+        if quick
+        else FanoutSettings(rounds=5, deliveries=1_000_000, quiet_wait=wait, retries=retries)
+    )
+    latency = (
+        LatencySettings(
+            duration=2.0, rounds=1, sweep=(2_000, 4_000, 8_000), sweep_duration=1.0, quiet_wait=wait, retries=retries
+        )
+        if quick
+        else LatencySettings(duration=10.0, rounds=3, quiet_wait=wait, retries=retries)
+    )
+    rest = (
+        RestSettings(sequential=150, pooled=300, rounds=2, quiet_wait=wait) if quick else RestSettings(quiet_wait=wait)
+    )
+    client = (
+        ClientSettings(messages=10_000, acked=1_000, rounds=2, quiet_wait=wait)
+        if quick
+        else ClientSettings(quiet_wait=wait)
+    )
+    widget = (
+        WidgetSettings(messages=10_000, warm_up=15_000, rounds=2, quiet_wait=wait)
+        if quick
+        else WidgetSettings(quiet_wait=wait)
+    )
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
         "latency": lambda: run_latency(latency, server_cpu=SERVER_CPU),
@@ -104,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wpsnb benchmarks ({'quick' if args.quick else 'full'}) on {describe()}")
     print(f"servers on CPU {SERVER_CPU}, load generator on CPU {LOAD_CPU}")
     rows, failed = _run(run_all(chosen, args.quick))
-    print_table(rows, title=f"Results ({'quick' if args.quick else 'full'} run, "
-                            f"{time.monotonic() - started:.0f} s)")
+    print_table(rows, title=f"Results ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s)")
     write_results(rows, args.output)
     print(f"\nwrote {len(rows)} metrics to {args.output}")
     if failed:

@@ -104,8 +104,7 @@ class BaselineServer:
         loop.close()
 
     async def _serve(self) -> int:
-        self._runner = web.AppRunner(build_baseline_app(), access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(build_baseline_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024, reuse_address=True)
         await site.start()

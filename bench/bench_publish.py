@@ -71,8 +71,9 @@ def training_loop(lines: int) -> None:
 @contextmanager
 def served() -> Iterator[str]:
     """``wpsnb serve --port 0`` in another process; yields its connection string."""
-    process = subprocess.Popen([*WPSNB, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
+    process = subprocess.Popen(
+        [*WPSNB, "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -91,8 +92,12 @@ class Viewer:
     def __init__(self, connection_string: str, directory: Path):
         self.path = directory / "received.jsonl"
         with self.path.open("w") as out:
-            self.process = subprocess.Popen([*WPSNB, "tail", GROUP, "--json", "--connection-string",
-                                             connection_string], stdout=out, stderr=subprocess.PIPE, text=True)
+            self.process = subprocess.Popen(
+                [*WPSNB, "tail", GROUP, "--json", "--connection-string", connection_string],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         assert self.process.stderr is not None
         ready = self.process.stderr.readline()
         if "listening" not in ready:
@@ -168,8 +173,17 @@ def timed(loop: Loop, lines: int, sink: Any, service: Any = None, **options: Any
         return Run(seconds, time.perf_counter() - started, cpu, published.stats)
 
 
-def measure(name: str, loop: Loop, lines: int, rounds: int, service: Any, viewer: Viewer, sink: Any,
-            quiet_wait: float = 0.0, **options: Any) -> Timing:
+def measure(
+    name: str,
+    loop: Loop,
+    lines: int,
+    rounds: int,
+    service: Any,
+    viewer: Viewer,
+    sink: Any,
+    quiet_wait: float = 0.0,
+    **options: Any,
+) -> Timing:
     """Alternating rounds without and with publishing; every line must reach the viewer."""
     plain: list[Run] = []
     published: list[Run] = []
@@ -181,9 +195,14 @@ def measure(name: str, loop: Loop, lines: int, rounds: int, service: Any, viewer
         viewer.wait_for(run.stats.summary() + "\n")  # every line reached the other process
         if run.stats.lines != lines or run.stats.failed or run.stats.unconfirmed:
             raise RuntimeError(f"{name}: {run.stats.summary()}")
-    return Timing(median([r.seconds for r in plain]), median([r.seconds for r in published]),
-                  median([r.block for r in published]), median([r.cpu for r in plain]),
-                  median([r.cpu for r in published]), sum(r.stats.dropped for r in published))
+    return Timing(
+        median([r.seconds for r in plain]),
+        median([r.seconds for r in published]),
+        median([r.block for r in published]),
+        median([r.cpu for r in plain]),
+        median([r.cpu for r in published]),
+        sum(r.stats.dropped for r in published),
+    )
 
 
 KERNEL_SETUP = [
@@ -212,8 +231,11 @@ def in_kernel(lines: int, connection_string: str | None, rounds: int) -> tuple[f
     sources = [*KERNEL_SETUP, *(KERNEL_ROUND * rounds), KERNEL_ROUND[0], KERNEL_REPORT]
     cells = [nbformat.v4.new_code_cell(source.replace("LINES", str(lines))) for source in sources]
     notebook = nbformat.v4.new_notebook(cells=cells)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("WebPubSubConnectionString", "WEBPUBSUB_CONNECTION_STRING")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("WebPubSubConnectionString", "WEBPUBSUB_CONNECTION_STRING")
+    }
     if connection_string:
         env["WebPubSubConnectionString"] = connection_string
     NotebookClient(notebook, timeout=600, kernel_name="python3").execute(env=env)
@@ -254,39 +276,131 @@ def _run(quick: bool) -> list[dict[str, Any]]:
         try:
             timed(print_loop, 2_000, sink, service)  # warm up: imports, first connection
             flood = measure("print loop", print_loop, lines, rounds, service, viewer, sink, quiet)
-            rows.append(metric(f"print-only loop, {lines:,} lines, whole publish_output block", flood.block, "s",
-                               "same loop, no publishing", flood.plain))
-            rows.append(metric("publishing cost per printed line (print-only loop, in-process, flush included)",
-                               (flood.block - flood.plain) / lines * 1e6, "us", None, None, at_most=3.0))
-            rows.append(metric("lines dropped by the full-queue policy (print-only loop)", flood.dropped, "lines",
-                               None, None, at_most=0))
+            rows.append(
+                metric(
+                    f"print-only loop, {lines:,} lines, whole publish_output block",
+                    flood.block,
+                    "s",
+                    "same loop, no publishing",
+                    flood.plain,
+                )
+            )
+            rows.append(
+                metric(
+                    "publishing cost per printed line (print-only loop, in-process, flush included)",
+                    (flood.block - flood.plain) / lines * 1e6,
+                    "us",
+                    None,
+                    None,
+                    at_most=3.0,
+                )
+            )
+            rows.append(
+                metric(
+                    "lines dropped by the full-queue policy (print-only loop)",
+                    flood.dropped,
+                    "lines",
+                    None,
+                    None,
+                    at_most=0,
+                )
+            )
             train = measure("training loop", training_loop, train_lines, rounds, service, viewer, sink, quiet)
-            rows.append(metric(f"training-like loop (~40 us/step), {train_lines:,} steps, inside publish_output: "
-                               "CPU of the loop's thread + wpsnb's threads", train.loop_cpu, "s cpu",
-                               "same loop, no publishing", train.plain_cpu, at_most_ratio=1.10))
-            rows.append(metric(f"training-like loop, {train_lines:,} steps, inside publish_output: wall clock",
-                               train.loop, "s", "same loop, no publishing", train.plain))
-            rows.append(metric("publish_output fixed cost per block (connect, final flush, close)",
-                               (train.block - train.loop) * 1e3, "ms", None, None))
+            rows.append(
+                metric(
+                    f"training-like loop (~40 us/step), {train_lines:,} steps, inside publish_output: "
+                    "CPU of the loop's thread + wpsnb's threads",
+                    train.loop_cpu,
+                    "s cpu",
+                    "same loop, no publishing",
+                    train.plain_cpu,
+                    at_most_ratio=1.10,
+                )
+            )
+            rows.append(
+                metric(
+                    f"training-like loop, {train_lines:,} steps, inside publish_output: wall clock",
+                    train.loop,
+                    "s",
+                    "same loop, no publishing",
+                    train.plain,
+                )
+            )
+            rows.append(
+                metric(
+                    "publish_output fixed cost per block (connect, final flush, close)",
+                    (train.block - train.loop) * 1e3,
+                    "ms",
+                    None,
+                    None,
+                )
+            )
             one_per_line = min(lines, 20_000)
-            single = measure("one message per line", print_loop, one_per_line, rounds, service, viewer, sink,
-                             quiet, max_message_chars=0, block_timeout=None)
-            rows.append(metric(f"print-only loop, {one_per_line:,} lines, one message per line (not the default)",
-                               single.block, "s", "same loop, no publishing", single.plain))
+            single = measure(
+                "one message per line",
+                print_loop,
+                one_per_line,
+                rounds,
+                service,
+                viewer,
+                sink,
+                quiet,
+                max_message_chars=0,
+                block_timeout=None,
+            )
+            rows.append(
+                metric(
+                    f"print-only loop, {one_per_line:,} lines, one message per line (not the default)",
+                    single.block,
+                    "s",
+                    "same loop, no publishing",
+                    single.plain,
+                )
+            )
         finally:
             viewer.stop()
         wait_for_quiet(quiet)
         base, pub = in_kernel(kernel_lines, service, kernel_rounds)
-        rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, service in another process",
-                           pub, "s", "same loop in a plain cell", base, at_most_ratio=1.3))  # issue 8's goal
-        rows.append(metric("%%publish cost per printed line in a kernel (service in another process)",
-                           (pub - base) / kernel_lines * 1e6, "us", None, None))
+        rows.append(
+            metric(
+                f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, service in another process",
+                pub,
+                "s",
+                "same loop in a plain cell",
+                base,
+                at_most_ratio=1.3,
+            )
+        )  # issue 8's goal
+        rows.append(
+            metric(
+                "%%publish cost per printed line in a kernel (service in another process)",
+                (pub - base) / kernel_lines * 1e6,
+                "us",
+                None,
+                None,
+            )
+        )
     wait_for_quiet(quiet)
     base, pub = in_kernel(kernel_lines, None, kernel_rounds)
-    rows.append(metric(f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, default local service in the kernel",
-                       pub, "s", "same loop in a plain cell", base, at_most_ratio=1.3))
-    rows.append(metric("%%publish cost per printed line in a kernel (local service in the kernel)",
-                       (pub - base) / kernel_lines * 1e6, "us", None, None))
+    rows.append(
+        metric(
+            f"Jupyter kernel: %%publish cell, {kernel_lines:,} prints, default local service in the kernel",
+            pub,
+            "s",
+            "same loop in a plain cell",
+            base,
+            at_most_ratio=1.3,
+        )
+    )
+    rows.append(
+        metric(
+            "%%publish cost per printed line in a kernel (local service in the kernel)",
+            (pub - base) / kernel_lines * 1e6,
+            "us",
+            None,
+            None,
+        )
+    )
     return rows
 
 

@@ -97,9 +97,11 @@ async def _round(publish: Any, args: tuple[Any, ...], receiver_tally: Tally, set
 
 async def run_client_publish(settings: ClientSettings, *, server_cpu: int | None = 0) -> list[dict[str, Any]]:
     """All three modes, wpsnb client and raw baseline interleaved round by round."""
-    modes = (("fire-and-forget, reliable (default)", RELIABLE, False, settings.messages),
-             ("fire-and-forget, json.webpubsub.azure.v1", PLAIN, False, settings.messages),
-             ("acknowledged, one at a time", RELIABLE, True, settings.acked))
+    modes = (
+        ("fire-and-forget, reliable (default)", RELIABLE, False, settings.messages),
+        ("fire-and-forget, json.webpubsub.azure.v1", PLAIN, False, settings.messages),
+        ("acknowledged, one at a time", RELIABLE, True, settings.acked),
+    )
     rows = []
     with ServerProcess("service", cpu=server_cpu) as service:
         receiver = await open_socket(service_url(service, HUB, groups=(GROUP,)), PLAIN)
@@ -121,8 +123,16 @@ async def run_client_publish(settings: ClientSettings, *, server_cpu: int | None
                         if settings.verbose:
                             print(f"    client {label:<42} {who:<5} round {r + 1}: {rate:>9,.0f} msg/s")
                 goal = {"at_least": FIRE_AND_FORGET_GOAL} if not ack else {}
-                rows.append(metric(f"client publish, {label}", median(rates["wpsnb"]), "msg/s", BASELINE_NAME,
-                                   median(rates["raw"]), **goal))
+                rows.append(
+                    metric(
+                        f"client publish, {label}",
+                        median(rates["wpsnb"]),
+                        "msg/s",
+                        BASELINE_NAME,
+                        median(rates["raw"]),
+                        **goal,
+                    )
+                )
         finally:
             receiver.close()
     return rows

@@ -104,8 +104,11 @@ async def burst(target: Target, messages: int, server: ServerProcess, *, setting
     expected = messages * target.per_group
     for attempt in range(settings.retries + 1):
         groups = len(target.groups)
-        windowed = (WindowedPublisher(target, messages, window=RELIABLE_WINDOW * groups, step=WINDOW_STEP * groups)
-                    if target.label == "reliable" else None)
+        windowed = (
+            WindowedPublisher(target, messages, window=RELIABLE_WINDOW * groups, step=WINDOW_STEP * groups)
+            if target.label == "reliable"
+            else None
+        )
         blobs = target.burst(messages) if windowed is None else {}
         await asyncio.to_thread(wait_for_quiet, settings.quiet_wait)
         tally = Tally(expected, on_progress=windowed.progress if windowed is not None else None)
@@ -132,16 +135,18 @@ async def burst(target: Target, messages: int, server: ServerProcess, *, setting
     raise AssertionError("unreachable")
 
 
-async def run_topology(topology: Topology, servers: dict[str, ServerProcess],
-                       settings: FanoutSettings) -> list[dict[str, Any]]:
+async def run_topology(
+    topology: Topology, servers: dict[str, ServerProcess], settings: FanoutSettings
+) -> list[dict[str, Any]]:
     """Measure the baseline and both subprotocols on one topology, interleaved."""
     baseline_server, service = servers["baseline"], servers["service"]
     targets = [
-        (await Target.baseline(baseline_server, groups=topology.groups, subscribers=topology.subscribers),
-         baseline_server),
+        (
+            await Target.baseline(baseline_server, groups=topology.groups, subscribers=topology.subscribers),
+            baseline_server,
+        ),
         (await Target.service(service, PLAIN, groups=topology.groups, subscribers=topology.subscribers), service),
-        (await Target.service(service, RELIABLE, groups=topology.groups, subscribers=topology.subscribers),
-         service),
+        (await Target.service(service, RELIABLE, groups=topology.groups, subscribers=topology.subscribers), service),
     ]
     messages = max(1, settings.deliveries // (topology.subscribers // topology.groups))
     rounds: dict[str, list[Round]] = {target.label: [] for target, _ in targets}
@@ -162,8 +167,16 @@ async def run_topology(topology: Topology, servers: dict[str, ServerProcess],
     baseline = clean_median(rounds["baseline"])
     rows = []
     for label, protocol in (("plain", PLAIN), ("reliable", RELIABLE)):
-        rows.append(metric(f"fan-out {topology.name}, {protocol}", clean_median(rounds[label]), "frames/s",
-                           BASELINE_NAME, baseline, at_least_ratio=GOALS[label]))
+        rows.append(
+            metric(
+                f"fan-out {topology.name}, {protocol}",
+                clean_median(rounds[label]),
+                "frames/s",
+                BASELINE_NAME,
+                baseline,
+                at_least_ratio=GOALS[label],
+            )
+        )
     return rows
 
 

@@ -57,8 +57,7 @@ async def run_idle_memory(wanted: int, *, server_cpu: int | None = 0, verbose: b
         limit_note = "" if count == wanted else f" (the open-file limit allows no more than {count:,})"
         print(f"  memory per idle connection: {count:,} connections{limit_note}")
     with ServerProcess("baseline", cpu=server_cpu) as baseline:
-        baseline_bytes = await _idle_growth(baseline, f"ws://127.0.0.1:{baseline.port}/sub?group=idle", None,
-                                            count)
+        baseline_bytes = await _idle_growth(baseline, f"ws://127.0.0.1:{baseline.port}/sub?group=idle", None, count)
     with ServerProcess("service", cpu=server_cpu) as service:
         service_bytes = await _idle_growth(service, service_url(service, "bench_idle"), PLAIN, count)
     if verbose:

@@ -62,12 +62,15 @@ class LatencyRun:
 
     def describe(self) -> str:
         state = "" if self.complete else "   (fell behind: not every frame arrived in time)"
-        return (f"{self.rate:>6,} msg/s  p50 {self.p50:6.2f}  p90 {self.p90:6.2f}  p99 {self.p99:6.2f}  "
-                f"p99.9 {self.p999:6.2f}  max {self.max:6.2f} ms   {describe_cpu(self.cpu)}{state}")
+        return (
+            f"{self.rate:>6,} msg/s  p50 {self.p50:6.2f}  p90 {self.p90:6.2f}  p99 {self.p99:6.2f}  "
+            f"p99.9 {self.p999:6.2f}  max {self.max:6.2f} ms   {describe_cpu(self.cpu)}{state}"
+        )
 
 
-async def measure(target: Target, server: ServerProcess, rate: int, duration: float, *,
-                  settings: LatencySettings) -> LatencyRun:
+async def measure(
+    target: Target, server: ServerProcess, rate: int, duration: float, *, settings: LatencySettings
+) -> LatencyRun:
     """A paced run on a quiet machine, repeated (up to ``retries`` times) if others used the CPU."""
     for attempt in range(settings.retries + 1):
         await asyncio.to_thread(wait_for_quiet, settings.quiet_wait)
@@ -109,9 +112,16 @@ async def paced(target: Target, server: ServerProcess, rate: int, duration: floa
     if not samples:
         raise RuntimeError(f"no frame arrived from the {target.label} server at {rate} msg/s")
     ms = 1e-6
-    return LatencyRun(rate, percentile(samples, 0.5) * ms, percentile(samples, 0.9) * ms,
-                      percentile(samples, 0.99) * ms, percentile(samples, 0.999) * ms, samples[-1] * ms,
-                      use, complete)
+    return LatencyRun(
+        rate,
+        percentile(samples, 0.5) * ms,
+        percentile(samples, 0.9) * ms,
+        percentile(samples, 0.99) * ms,
+        percentile(samples, 0.999) * ms,
+        samples[-1] * ms,
+        use,
+        complete,
+    )
 
 
 async def run_latency(settings: LatencySettings, *, server_cpu: int | None = 0) -> list[dict[str, Any]]:
@@ -119,14 +129,18 @@ async def run_latency(settings: LatencySettings, *, server_cpu: int | None = 0) 
     runs: dict[str, list[LatencyRun]] = {"baseline": [], "plain": []}
     knees: dict[str, int] = {"baseline": 0, "plain": 0}
     with ServerProcess("baseline", cpu=server_cpu) as baseline, ServerProcess("service", cpu=server_cpu) as service:
-        targets = [(await Target.baseline(baseline, groups=1, subscribers=settings.subscribers), baseline),
-                   (await Target.service(service, PLAIN, groups=1, subscribers=settings.subscribers), service)]
+        targets = [
+            (await Target.baseline(baseline, groups=1, subscribers=settings.subscribers), baseline),
+            (await Target.service(service, PLAIN, groups=1, subscribers=settings.subscribers), service),
+        ]
         try:
             for target, server in targets:  # warm-up
                 await paced(target, server, settings.rate, 0.3)
             if settings.verbose:
-                print(f"  latency: {settings.rate:,} msg/s x {settings.subscribers} subscribers, "
-                      f"{settings.rounds} rounds of {settings.duration:g} s")
+                print(
+                    f"  latency: {settings.rate:,} msg/s x {settings.subscribers} subscribers, "
+                    f"{settings.rounds} rounds of {settings.duration:g} s"
+                )
             for r in range(settings.rounds):
                 for target, server in targets if r % 2 == 0 else targets[::-1]:
                     run = await measure(target, server, settings.rate, settings.duration, settings=settings)
@@ -134,8 +148,7 @@ async def run_latency(settings: LatencySettings, *, server_cpu: int | None = 0) 
                     if settings.verbose:
                         print(f"    {target.label:<9} round {r + 1}: {run.describe()}")
             if settings.sweep and settings.verbose:
-                print(f"  latency sweep ({settings.sweep_duration:g} s per rate): where p99 passes "
-                      f"{P99_GOAL_MS:g} ms")
+                print(f"  latency sweep ({settings.sweep_duration:g} s per rate): where p99 passes {P99_GOAL_MS:g} ms")
             going = {target.label for target, _ in targets}
             for rate in settings.sweep:
                 for target, server in targets:
@@ -168,22 +181,43 @@ async def _drain(target: Target, quiet_for: float = 0.5, limit: float = 30.0) ->
         await asyncio.sleep(quiet_for)
 
 
-def _rows(runs: dict[str, list[LatencyRun]], knees: dict[str, int],
-          settings: LatencySettings) -> list[dict[str, Any]]:
+def _rows(runs: dict[str, list[LatencyRun]], knees: dict[str, int], settings: LatencySettings) -> list[dict[str, Any]]:
     where = f"{settings.rate:,} msg/s x {settings.subscribers} subscribers"
     # Runs other processes disturbed are left out when clean ones exist.
     service = [r for r in runs["plain"] if r.cpu.clean] or runs["plain"]
     baseline = [r for r in runs["baseline"] if r.cpu.clean] or runs["baseline"]
     rows = [
-        metric(f"latency p50, {where}", median([r.p50 for r in service]), "ms", BASELINE_NAME,
-               median([r.p50 for r in baseline])),
-        metric(f"latency p99, {where}", median([r.p99 for r in service]), "ms", BASELINE_NAME,
-               median([r.p99 for r in baseline]), at_most=P99_GOAL_MS),
-        metric(f"latency max, {where}", median([r.max for r in service]), "ms", BASELINE_NAME,
-               median([r.max for r in baseline])),
+        metric(
+            f"latency p50, {where}",
+            median([r.p50 for r in service]),
+            "ms",
+            BASELINE_NAME,
+            median([r.p50 for r in baseline]),
+        ),
+        metric(
+            f"latency p99, {where}",
+            median([r.p99 for r in service]),
+            "ms",
+            BASELINE_NAME,
+            median([r.p99 for r in baseline]),
+            at_most=P99_GOAL_MS,
+        ),
+        metric(
+            f"latency max, {where}",
+            median([r.max for r in service]),
+            "ms",
+            BASELINE_NAME,
+            median([r.max for r in baseline]),
+        ),
     ]
     if settings.sweep:
-        rows.append(metric(f"latency knee: highest swept rate with p99 <= {P99_GOAL_MS:g} ms "
-                           f"({settings.subscribers} subscribers)", knees["plain"], "msg/s", BASELINE_NAME,
-                           knees["baseline"] or None))
+        rows.append(
+            metric(
+                f"latency knee: highest swept rate with p99 <= {P99_GOAL_MS:g} ms ({settings.subscribers} subscribers)",
+                knees["plain"],
+                "msg/s",
+                BASELINE_NAME,
+                knees["baseline"] or None,
+            )
+        )
     return rows

@@ -118,14 +118,20 @@ class CpuWatch:
         server = process_cpu(self._pid) - self._server
         own = process_cpu() - self._own
         foreign = max(0.0, machine_busy_seconds() - self._busy - server.total - own.total)
-        return CpuUse(server.total / elapsed, server.system / server.total if server.total else 0.0,
-                      own.total / elapsed, foreign / elapsed)
+        return CpuUse(
+            server.total / elapsed,
+            server.system / server.total if server.total else 0.0,
+            own.total / elapsed,
+            foreign / elapsed,
+        )
 
 
 def describe_cpu(use: CpuUse) -> str:
     """``server CPU 98% (kernel 20%)   load generator 60%   others 3%``"""
-    return (f"server CPU {use.server:4.0%} (kernel {use.server_kernel_share:3.0%})   "
-            f"load generator {use.own:4.0%}   others {use.foreign:4.0%}")
+    return (
+        f"server CPU {use.server:4.0%} (kernel {use.server_kernel_share:3.0%})   "
+        f"load generator {use.own:4.0%}   others {use.foreign:4.0%}"
+    )
 
 
 def wait_for_quiet(max_wait: float, window: float = 0.3) -> float:
@@ -157,5 +163,7 @@ def describe() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} CPUs ({model or platform.machine()}), {memory:.0f} GiB RAM, "
-            f"Linux {platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} CPUs ({model or platform.machine()}), {memory:.0f} GiB RAM, "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
+    )

@@ -60,9 +60,26 @@ async def profile(protocol: str, subscribers: int, groups: int, seconds: float, 
         target = await Target.service(service, protocol, groups=groups, subscribers=subscribers)
         settings = FanoutSettings(quiet_wait=0, retries=0, verbose=False)
         await burst(target, 200, service, settings=settings)  # warm-up
-        recorder = subprocess.Popen([py_spy, "record", "-p", str(service.pid), "-d", str(int(seconds)), "-r",
-                                     str(rate), "-f", "raw", "-o", str(output), "--nonblocking"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        recorder = subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "-p",
+                str(service.pid),
+                "-d",
+                str(int(seconds)),
+                "-r",
+                str(rate),
+                "-f",
+                "raw",
+                "-o",
+                str(output),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         await asyncio.sleep(1.0)  # py-spy attaching
         delivered, cpu_before, start = 0, service.cpu(), time.perf_counter()
         while recorder.poll() is None:
@@ -71,9 +88,11 @@ async def profile(protocol: str, subscribers: int, groups: int, seconds: float, 
             print(f"  {result.describe()}")
         used = service.cpu() - cpu_before
         elapsed = time.perf_counter() - start
-        print(f"server CPU per delivered frame: {1e6 * used.total / delivered:.2f} us "
-              f"(user {1e6 * used.user / delivered:.2f}, kernel {1e6 * used.system / delivered:.2f}); "
-              f"{delivered / elapsed:,.0f} frames/s over {elapsed:.1f} s")
+        print(
+            f"server CPU per delivered frame: {1e6 * used.total / delivered:.2f} us "
+            f"(user {1e6 * used.user / delivered:.2f}, kernel {1e6 * used.system / delivered:.2f}); "
+            f"{delivered / elapsed:,.0f} frames/s over {elapsed:.1f} s"
+        )
         if recorder.returncode != 0:
             raise RuntimeError(f"py-spy failed: {recorder.stderr.read() if recorder.stderr else ''}")
         await target.close()
@@ -91,8 +110,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     pin_to_cpu(1)
     raise_open_file_limit()
-    asyncio.run(profile(RELIABLE if args.protocol == "reliable" else PLAIN, args.subscribers, args.groups,
-                        args.seconds, args.output, args.rate))
+    asyncio.run(
+        profile(
+            RELIABLE if args.protocol == "reliable" else PLAIN,
+            args.subscribers,
+            args.groups,
+            args.seconds,
+            args.output,
+            args.rate,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ async def run_rest_send(settings: RestSettings, *, server_cpu: int | None = 0) -
         clients = {
             "service": WebPubSubServiceClient.from_connection_string(service.connection_string, hub=HUB),  # type: ignore[arg-type]
             "baseline": WebPubSubServiceClient.from_connection_string(
-                f"Endpoint=http://127.0.0.1:{baseline.port};AccessKey={key};Version=1.0;", hub=HUB),
+                f"Endpoint=http://127.0.0.1:{baseline.port};AccessKey={key};Version=1.0;", hub=HUB
+            ),
         }
         receiver = await open_socket(service_url(service, HUB, groups=(GROUP,)), PLAIN)
         try:
@@ -91,8 +92,15 @@ async def run_rest_send(settings: RestSettings, *, server_cpu: int | None = 0) -
                         rates[who].append(calls / (end - start))
                         if settings.verbose:
                             print(f"    REST {label:<10} {who:<8} round {r + 1}: {rates[who][-1]:>8,.0f} msg/s")
-                rows.append(metric(f"REST send_to_group (official SDK), {label}", median(rates["service"]), "msg/s",
-                                   BASELINE_NAME, median(rates["baseline"])))
+                rows.append(
+                    metric(
+                        f"REST send_to_group (official SDK), {label}",
+                        median(rates["service"]),
+                        "msg/s",
+                        BASELINE_NAME,
+                        median(rates["baseline"]),
+                    )
+                )
         finally:
             receiver.close()
             for client in clients.values():

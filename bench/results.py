@@ -25,9 +25,18 @@ from typing import Any
 FIELDS = ("name", "value", "unit", "baseline_name", "baseline_value", "ratio", "goal", "met")
 
 
-def metric(name: str, value: float, unit: str, baseline_name: str | None, baseline_value: float | None, *,
-           at_least_ratio: float | None = None, at_most_ratio: float | None = None,
-           at_least: float | None = None, at_most: float | None = None) -> dict[str, Any]:
+def metric(
+    name: str,
+    value: float,
+    unit: str,
+    baseline_name: str | None,
+    baseline_value: float | None,
+    *,
+    at_least_ratio: float | None = None,
+    at_most_ratio: float | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+) -> dict[str, Any]:
     """One result row; give at most one goal (a ratio to the baseline or an absolute bound)."""
     ratio = None
     if baseline_value:
@@ -42,9 +51,16 @@ def metric(name: str, value: float, unit: str, baseline_name: str | None, baseli
         goal, met = f">= {at_least:g} {unit}", value >= at_least
     elif at_most is not None:
         goal, met = f"<= {at_most:g} {unit}", value <= at_most
-    return {"name": name, "value": _round(value), "unit": unit, "baseline_name": baseline_name,
-            "baseline_value": None if baseline_value is None else _round(baseline_value), "ratio": ratio,
-            "goal": goal, "met": met}
+    return {
+        "name": name,
+        "value": _round(value),
+        "unit": unit,
+        "baseline_name": baseline_name,
+        "baseline_value": None if baseline_value is None else _round(baseline_value),
+        "ratio": ratio,
+        "goal": goal,
+        "met": met,
+    }
 
 
 def median(values: Sequence[float]) -> float:
@@ -81,16 +97,27 @@ def print_table(rows: Iterable[dict[str, Any]], title: str = "") -> None:
     lines = [header]
     for row in rows:
         met = {True: "yes", False: "NO", None: "-"}[row["met"]]
-        lines.append((row["name"], _show(row["value"]), row["unit"], row["baseline_name"] or "-",
-                      _show(row["baseline_value"]), "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
-                      row["goal"] or "-", met))
+        lines.append(
+            (
+                row["name"],
+                _show(row["value"]),
+                row["unit"],
+                row["baseline_name"] or "-",
+                _show(row["baseline_value"]),
+                "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
+                row["goal"] or "-",
+                met,
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     numeric = {1, 4, 5}
     if title:
         print(f"\n{title}\n")
     for n, line in enumerate(lines):
-        cells = [cell.rjust(w) if i in numeric else cell.ljust(w)
-                 for i, (cell, w) in enumerate(zip(line, widths, strict=True))]
+        cells = [
+            cell.rjust(w) if i in numeric else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ]
         print("| " + " | ".join(cells) + " |")
         if n == 0:
             print("|" + "|".join("-" * (w + 1) + (":" if i in numeric else "-") for i, w in enumerate(widths)) + "|")

@@ -39,13 +39,14 @@ class ServerProcess:
         command = [sys.executable, "-m", "bench.servers", kind]
         if cpu is not None:
             command += ["--cpu", str(cpu)]
-        self._process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         text=True)
+        self._process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self._process.stdout.readline()  # type: ignore[union-attr]
         if not line:
             self._process.wait(5)
-            raise RuntimeError(f"the {kind} server process exited with {self._process.returncode} before "
-                               "printing its port; run `python -m bench.servers {kind}` to see why")
+            raise RuntimeError(
+                f"the {kind} server process exited with {self._process.returncode} before "
+                "printing its port; run `python -m bench.servers {kind}` to see why"
+            )
         started = json.loads(line)
         self.port: int = started["port"]
         self.connection_string: str | None = started.get("connection_string")
@@ -84,8 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__.split("\n")[0])
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--cpu", type=int, default=None, help="pin the server to this CPU")
-    parser.add_argument("--log-level", default=os.environ.get("BENCH_SERVER_LOG", "WARNING"),
-                        help="logging level of the server (default: $BENCH_SERVER_LOG or WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("BENCH_SERVER_LOG", "WARNING"),
+        help="logging level of the server (default: $BENCH_SERVER_LOG or WARNING)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format=f"[{args.kind}] %(levelname)s %(message)s")
     pin_to_cpu(args.cpu)

@@ -26,13 +26,11 @@ from .wsraw import RawSocket, client_frame, open_socket, open_sockets
 PLAIN = "json.webpubsub.azure.v1"
 RELIABLE = "json.reliable.webpubsub.azure.v1"
 PAYLOAD_SIZE = 256
-LOG_LINE = (b"epoch 3 step 1200/5000 loss=0.4182 acc=0.8731 lr=3.0e-04 grad_norm=1.27 "
-            b"tokens/s=48213 gpu_mem=11.2GiB ")
+LOG_LINE = b"epoch 3 step 1200/5000 loss=0.4182 acc=0.8731 lr=3.0e-04 grad_norm=1.27 tokens/s=48213 gpu_mem=11.2GiB "
 BURST_PAYLOAD = (LOG_LINE * 3)[:PAYLOAD_SIZE]
 
 
-def service_url(server: ServerProcess, hub: str, *, roles: tuple[str, ...] = (),
-                groups: tuple[str, ...] = ()) -> str:
+def service_url(server: ServerProcess, hub: str, *, roles: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> str:
     """A client access URL for the local service, minted by the official server SDK."""
     client = WebPubSubServiceClient.from_connection_string(server.connection_string, hub=hub)  # type: ignore[arg-type]
     return client.get_client_access_token(roles=list(roles), groups=list(groups))["url"]
@@ -40,8 +38,9 @@ def service_url(server: ServerProcess, hub: str, *, roles: tuple[str, ...] = (),
 
 def send_to_group_frame(group: str, payload: bytes) -> bytes:
     """The masked client frame of a fire-and-forget ``sendToGroup`` of a text payload."""
-    return client_frame(b'{"type":"sendToGroup","group":"%s","dataType":"text","data":"%s"}'
-                        % (group.encode(), payload))
+    return client_frame(
+        b'{"type":"sendToGroup","group":"%s","dataType":"text","data":"%s"}' % (group.encode(), payload)
+    )
 
 
 @dataclass
@@ -57,8 +56,9 @@ class Target:
     per_group: int = 0
 
     @classmethod
-    async def service(cls, server: ServerProcess, protocol: str, *, groups: int, subscribers: int,
-                      hub: str | None = None) -> Target:
+    async def service(
+        cls, server: ServerProcess, protocol: str, *, groups: int, subscribers: int, hub: str | None = None
+    ) -> Target:
         """Subscribers joined through their token's group claim; one publisher for every group."""
         hub = hub or ("bench_reliable" if protocol == RELIABLE else "bench_plain")
         names = [f"g{k}" for k in range(groups)]
@@ -112,4 +112,3 @@ class Target:
         """Close every socket of this target."""
         for socket in {*self.subscribers, *self.publishers}:
             socket.close()
-

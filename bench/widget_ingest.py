@@ -71,8 +71,9 @@ def counting_comms() -> Iterator[None]:
         sent = 0
         sent_bytes = 0
 
-        def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
-                        **keys: Any) -> None:
+        def publish_msg(
+            self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+        ) -> None:
             self.sent += 1
             self.sent_bytes += len(json.dumps(data, default=str))
 
@@ -87,11 +88,12 @@ def counting_comms() -> Iterator[None]:
 def numbered_frames(group: str, messages: int) -> list[bytes]:
     """``sendToGroup`` frames of ``STEP`` distinct 256-byte text messages each."""
     frames = [send_to_group_frame(group, b"%08d " % i + BURST_PAYLOAD[9:]) for i in range(messages)]
-    return [b"".join(frames[i:i + STEP]) for i in range(0, messages, STEP)]
+    return [b"".join(frames[i : i + STEP]) for i in range(0, messages, STEP)]
 
 
-async def ingest(count: Callable[[], int], publisher: RawSocket, group: str, messages: int, *,
-                 timeout: float = 120.0) -> float:
+async def ingest(
+    count: Callable[[], int], publisher: RawSocket, group: str, messages: int, *, timeout: float = 120.0
+) -> float:
     """Publish ``messages`` to ``group`` at the pace the receiver takes them; return messages per second."""
     steps = numbered_frames(group, messages)
     base = count()
@@ -125,8 +127,7 @@ async def _run(settings: WidgetSettings, server_cpu: int | None) -> list[dict[st
     rates: dict[str, list[float]] = {"view": [], "client": [], "naive": []}
     comm_rates: dict[str, list[float]] = {"view": [], "naive": []}
     with ServerProcess("service", cpu=server_cpu) as service:
-        publisher = await open_socket(service_url(service, HUB, roles=("webpubsub.sendToGroup",)),
-                                      PLAIN)
+        publisher = await open_socket(service_url(service, HUB, roles=("webpubsub.sendToGroup",)), PLAIN)
         cs = service.connection_string
         view = await asyncio.to_thread(StreamView, cs, hub=HUB, groups=["view"])
         received = {"client": 0, "naive": 0}
@@ -169,8 +170,10 @@ async def _run(settings: WidgetSettings, server_cpu: int | None) -> list[dict[st
                 gc.collect()
                 memory.append(rss_bytes())
             if settings.verbose:
-                print("    process memory (MiB) after the warm-up, then after each round: "
-                      + ", ".join(f"{m / MIB:.1f}" for m in memory))
+                print(
+                    "    process memory (MiB) after the warm-up, then after each round: "
+                    + ", ".join(f"{m / MIB:.1f}" for m in memory)
+                )
             # Flat = no growth once everything is full: from the end of round 1 to the end of the last.
             growth = memory[-1] - memory[min(1, len(memory) - 1)]
         finally:
@@ -180,10 +183,28 @@ async def _run(settings: WidgetSettings, server_cpu: int | None) -> list[dict[st
             await asyncio.to_thread(naive.close)
     measured = 3 * messages * max(0, settings.rounds - 1)
     return [
-        metric("widget ingestion, StreamView", median(rates["view"]), "msg/s",
-               "wpsnb.Client with a counting callback, no widget", median(rates["client"]), at_least=RATE_GOAL),
-        metric("widget comm messages while ingesting, StreamView", median(comm_rates["view"]), "comm msg/s",
-               "ipywidgets.HTML value set per message", median(comm_rates["naive"]), at_most=COMM_GOAL),
-        metric(f"widget memory growth over the last {measured:,} messages (StreamView process)",
-               growth / MIB, "MiB", None, None, at_most=MEMORY_GOAL_MIB),
+        metric(
+            "widget ingestion, StreamView",
+            median(rates["view"]),
+            "msg/s",
+            "wpsnb.Client with a counting callback, no widget",
+            median(rates["client"]),
+            at_least=RATE_GOAL,
+        ),
+        metric(
+            "widget comm messages while ingesting, StreamView",
+            median(comm_rates["view"]),
+            "comm msg/s",
+            "ipywidgets.HTML value set per message",
+            median(comm_rates["naive"]),
+            at_most=COMM_GOAL,
+        ),
+        metric(
+            f"widget memory growth over the last {measured:,} messages (StreamView process)",
+            growth / MIB,
+            "MiB",
+            None,
+            None,
+            at_most=MEMORY_GOAL_MIB,
+        ),
     ]

@@ -42,8 +42,7 @@ class Tally:
 
     __slots__ = ("target", "count", "finished_at", "lost", "latencies", "on_progress", "_done")
 
-    def __init__(self, target: int, *, latencies: bool = False,
-                 on_progress: Callable[[int], None] | None = None):
+    def __init__(self, target: int, *, latencies: bool = False, on_progress: Callable[[int], None] | None = None):
         self.target = target
         self.count = 0
         self.finished_at = 0.0
@@ -70,8 +69,9 @@ class Tally:
         try:
             await asyncio.wait_for(self._done.wait(), timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"only {self.count:,} of {self.target:,} frames arrived within {timeout:.0f} s"
-                               ) from None
+            raise TimeoutError(
+                f"only {self.count:,} of {self.target:,} frames arrived within {timeout:.0f} s"
+            ) from None
         if self.lost:
             raise ConnectionLost(self.lost)
 
@@ -154,7 +154,7 @@ class RawSocket(asyncio.Protocol):
             else:
                 if n - i < 10:
                     break
-                length = int.from_bytes(data[i + 2:i + 10], "big")
+                length = int.from_bytes(data[i + 2 : i + 10], "big")
                 start = i + 10
             end = start + length
             if end > n:
@@ -166,13 +166,13 @@ class RawSocket(asyncio.Protocol):
                     if stamps is not None:
                         mark = data.find(STAMP_MARK, start, end)
                         if mark >= 0:
-                            stamps.append(now - int(data[mark + 1:mark + 1 + STAMP_DIGITS]))
+                            stamps.append(now - int(data[mark + 1 : mark + 1 + STAMP_DIGITS]))
                 else:
                     self._greeted = True
                     self.ready.set_result(None)
             elif opcode == 8:
-                code = int.from_bytes(data[start:start + 2], "big") if length >= 2 else 1005
-                self.close_reason = f"close frame {code} {data[start + 2:end].decode('utf-8', 'replace')!r}"
+                code = int.from_bytes(data[start : start + 2], "big") if length >= 2 else 1005
+                self.close_reason = f"close frame {code} {data[start + 2 : end].decode('utf-8', 'replace')!r}"
                 if tally is not None:
                     tally.fail(f"the server closed a subscriber ({self.close_reason}) after {self.received} frames")
                 self.transport.close()  # type: ignore[union-attr]
@@ -213,12 +213,13 @@ class RawSocket(asyncio.Protocol):
         end = self._rest.find(b"\r\n\r\n")
         if end < 0:
             return b""
-        head, data = self._rest[:end], self._rest[end + 4:]
+        head, data = self._rest[:end], self._rest[end + 4 :]
         self._rest = b""
         self._handshaking = False
         if not head.startswith(b"HTTP/1.1 101"):
-            self.ready.set_exception(ConnectionLost("the server refused the WebSocket: " +
-                                                    head.split(b"\r\n", 1)[0].decode("latin-1")))
+            self.ready.set_exception(
+                ConnectionLost("the server refused the WebSocket: " + head.split(b"\r\n", 1)[0].decode("latin-1"))
+            )
             self.transport.close()  # type: ignore[union-attr]
             return b""
         return data
@@ -227,15 +228,22 @@ class RawSocket(asyncio.Protocol):
 def upgrade_request(host: str, port: int, target: str, subprotocol: str | None = None) -> bytes:
     """The HTTP request that opens a WebSocket to ``target`` (path and query)."""
     key = base64.b64encode(os.urandom(16)).decode()
-    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
-             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
     if subprotocol:
         lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def open_socket(url: str, subprotocol: str | None = None, *, ack: bool = False,
-                      timeout: float = 30.0) -> RawSocket:
+async def open_socket(
+    url: str, subprotocol: str | None = None, *, ack: bool = False, timeout: float = 30.0
+) -> RawSocket:
     """Connect to ``ws://host:port/path?query`` and wait for the server's greeting frame."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -247,8 +255,9 @@ async def open_socket(url: str, subprotocol: str | None = None, *, ack: bool = F
     return protocol
 
 
-async def open_sockets(url: str, count: int, subprotocol: str | None = None, *, ack: bool = False,
-                       concurrency: int = 100) -> list[RawSocket]:
+async def open_sockets(
+    url: str, count: int, subprotocol: str | None = None, *, ack: bool = False, concurrency: int = 100
+) -> list[RawSocket]:
     """Open ``count`` sockets, at most ``concurrency`` handshakes at a time."""
     gate = asyncio.Semaphore(concurrency)
 

@@ -45,8 +45,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the session (its browser fixtures are session-scoped), after which pytest-asyncio cannot start
     its own loops. Browser tests therefore go after every asyncio test.
     """
-    browser = [item for item in items if item.get_closest_marker("browser") or "tests/browser/" in item.nodeid
-               or item.nodeid.startswith("browser/")]
+    browser = [
+        item
+        for item in items
+        if item.get_closest_marker("browser") or "tests/browser/" in item.nodeid or item.nodeid.startswith("browser/")
+    ]
     if browser:
         chosen = set(map(id, browser))
         items[:] = [item for item in items if id(item) not in chosen] + browser

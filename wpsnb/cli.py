@@ -33,9 +33,11 @@ from .errors import InvalidSource, WebPubSubError
 from .negotiate import ENV_VARIABLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-NO_SOURCE = (f"no service given: pass --connection-string or --negotiate, or set {ENV_VARIABLES[0]}; to run one "
-             "locally, start `wpsnb serve` (then export the connection string it prints) or `wpsnb demo` (then pass "
-             "--negotiate http://127.0.0.1:8080/negotiate)")
+NO_SOURCE = (
+    f"no service given: pass --connection-string or --negotiate, or set {ENV_VARIABLES[0]}; to run one "
+    "locally, start `wpsnb serve` (then export the connection string it prints) or `wpsnb demo` (then pass "
+    "--negotiate http://127.0.0.1:8080/negotiate)"
+)
 
 
 class CommandFailed(Exception):
@@ -63,7 +65,7 @@ def serve(args: argparse.Namespace) -> int:
         raise CommandFailed(exc.strerror or str(exc)) from None
     connection_string = service.connection_string
     _say(f"""wpsnb local Web PubSub service on {service.endpoint}
-  clients connect to ws://{service.endpoint.split('://', 1)[1]}/client/hubs/<hub>; REST API at /api/hubs/<hub>
+  clients connect to ws://{service.endpoint.split("://", 1)[1]}/client/hubs/<hub>; REST API at /api/hubs/<hub>
 
 Connection string:
   {connection_string}
@@ -95,9 +97,15 @@ def pipe(args: argparse.Namespace) -> int:
     _log_to_stderr(logging.ERROR)
     source = _source(args)
     try:
-        publisher = Publisher(args.group, source, hub=args.hub, user_id=args.user, block_timeout=None,
-                              max_message_chars=0 if args.no_batch else 16_384,
-                              connect_timeout=args.connect_timeout)
+        publisher = Publisher(
+            args.group,
+            source,
+            hub=args.hub,
+            user_id=args.user,
+            block_timeout=None,
+            max_message_chars=0 if args.no_batch else 16_384,
+            connect_timeout=args.connect_timeout,
+        )
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     _connect(publisher.start, args, "publish to")
@@ -135,9 +143,13 @@ def tail(args: argparse.Namespace) -> int:
     kind = _source_kind(source)
     try:
         # --json reads the frame journal instead of messages(): no need to buffer the decoded messages too.
-        client = Client(source, hub=args.hub, user_id=args.user if kind != "client_url" else None,
-                        roles=[f"webpubsub.joinLeaveGroup.{args.group}"] if kind == "connection_string" else None,
-                        **({"message_buffer": 0} if args.json else {}))
+        client = Client(
+            source,
+            hub=args.hub,
+            user_id=args.user if kind != "client_url" else None,
+            roles=[f"webpubsub.joinLeaveGroup.{args.group}"] if kind == "connection_string" else None,
+            **({"message_buffer": 0} if args.json else {}),
+        )
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     _connect(lambda: client.connect(timeout=args.connect_timeout), args, "listen to")
@@ -151,8 +163,11 @@ def tail(args: argparse.Namespace) -> int:
             client.join_group(args.group)
         except WebPubSubError as exc:
             raise CommandFailed(_one_line(exc), _status(exc)) from None
-        print(f"wpsnb tail: listening to group {args.group!r} on hub {args.hub!r} (Ctrl-C to stop)",
-              file=sys.stderr, flush=True)
+        print(
+            f"wpsnb tail: listening to group {args.group!r} on hub {args.hub!r} (Ctrl-C to stop)",
+            file=sys.stderr,
+            flush=True,
+        )
         received = 0
         while not stop.is_set() and not (args.count and received >= args.count):
             if args.json:
@@ -251,8 +266,9 @@ def demo(args: argparse.Namespace) -> int:
     try:
         listener = socket.create_server((args.host, args.port), reuse_port=False)
     except OSError as exc:
-        raise CommandFailed(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; pass another --port "
-                            "(0 picks a free one)") from None
+        raise CommandFailed(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; pass another --port (0 picks a free one)"
+        ) from None
     _log_to_stderr(logging.INFO)
     try:
         service = LocalService(port=args.service_port, host=args.host)
@@ -266,7 +282,7 @@ def demo(args: argparse.Namespace) -> int:
         await web.SockSite(runner, listener).start()
         page = f"http://{_url_host(args.host)}:{listener.getsockname()[1]}/"
         _say(f"""wpsnb demo: the log-stream page is at {page}
-  {page}negotiate grants {' and '.join(DEMO_ROLES)} (hub "stream")
+  {page}negotiate grants {" and ".join(DEMO_ROLES)} (hub "stream")
   the service is at {service.endpoint}; connection string:
   {service.connection_string}
 
@@ -307,8 +323,10 @@ def _source(args: argparse.Namespace) -> str:
     elif args.negotiate:
         source = args.negotiate
         if not source.lower().startswith(("http://", "https://")):
-            raise CommandFailed(f"--negotiate needs an http(s):// URL (e.g. http://127.0.0.1:8080/negotiate), got "
-                                f"{source!r}", EXIT_USAGE)
+            raise CommandFailed(
+                f"--negotiate needs an http(s):// URL (e.g. http://127.0.0.1:8080/negotiate), got {source!r}",
+                EXIT_USAGE,
+            )
     else:
         source = next((os.environ[name] for name in ENV_VARIABLES if os.environ.get(name, "").strip()), None)
         if source is None:
@@ -389,51 +407,76 @@ def _url_host(host: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The ``wpsnb`` argument parser (one sub-command each for serve, pipe, tail, demo)."""
     parser = argparse.ArgumentParser(
-        prog="wpsnb", description="Azure Web PubSub's client subprotocol, offline: a local service, the log-stream "
-                                  "tutorial's tools, and a notebook toolkit.",
-        epilog="Exit status: 0 success; 1 failure (no service, refused, not acknowledged); 2 bad arguments.")
+        prog="wpsnb",
+        description="Azure Web PubSub's client subprotocol, offline: a local service, the log-stream "
+        "tutorial's tools, and a notebook toolkit.",
+        epilog="Exit status: 0 success; 1 failure (no service, refused, not acknowledged); 2 bad arguments.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser("serve", help="run a local Web PubSub service in the foreground",
-                            description="Run a local Web PubSub service in the foreground and print its connection "
-                                        "string. Logs one line per connection to stderr. Ctrl-C stops it.")
+    p = commands.add_parser(
+        "serve",
+        help="run a local Web PubSub service in the foreground",
+        description="Run a local Web PubSub service in the foreground and print its connection "
+        "string. Logs one line per connection to stderr. Ctrl-C stops it.",
+    )
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; anything else is reachable from other machines "
-                        "and prints a warning)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; anything else is reachable from other machines "
+        "and prints a warning)",
+    )
     p.add_argument("--access-key", default=None, help="the access key (default: a new random one)")
     p.set_defaults(run=serve)
 
-    p = commands.add_parser("pipe", help="publish each stdin line to a group",
-                            description="Publish stdin to GROUP, line by line, as text messages (the tutorial's "
-                                        "stream.py). Carriage-return progress lines are sent as updates of one line. "
-                                        "Exits 0 once every line is acknowledged by the service, else 1 with the "
-                                        "reason.")
+    p = commands.add_parser(
+        "pipe",
+        help="publish each stdin line to a group",
+        description="Publish stdin to GROUP, line by line, as text messages (the tutorial's "
+        "stream.py). Carriage-return progress lines are sent as updates of one line. "
+        "Exits 0 once every line is acknowledged by the service, else 1 with the "
+        "reason.",
+    )
     _add_group_arguments(p)
     p.add_argument("--tee", action="store_true", help="also copy stdin to stdout")
-    p.add_argument("--no-batch", action="store_true",
-                   help="one message per line (default: lines already waiting together share a message)")
-    p.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds to wait for the last acknowledgements after end of input (default 30)")
+    p.add_argument(
+        "--no-batch",
+        action="store_true",
+        help="one message per line (default: lines already waiting together share a message)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the last acknowledgements after end of input (default 30)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="print a summary line to stderr at the end")
     p.set_defaults(run=pipe)
 
-    p = commands.add_parser("tail", help="print a group's messages as they arrive",
-                            description="Join GROUP and print its messages as they arrive until Ctrl-C: text as it "
-                                        "is, JSON one per line (LogHandler records as 'time LEVEL logger: message').")
+    p = commands.add_parser(
+        "tail",
+        help="print a group's messages as they arrive",
+        description="Join GROUP and print its messages as they arrive until Ctrl-C: text as it "
+        "is, JSON one per line (LogHandler records as 'time LEVEL logger: message').",
+    )
     _add_group_arguments(p)
     p.add_argument("--json", action="store_true", help="print each received message frame raw, one per line")
     p.add_argument("--count", type=int, default=0, help="exit after this many messages (default: run until Ctrl-C)")
     p.set_defaults(run=tail)
 
-    p = commands.add_parser("demo", help="the log-stream tutorial's server: local service, /negotiate and a page",
-                            description="Start a local service and a web app with the log-stream page at / and "
-                                        "/negotiate, which grants webpubsub.sendToGroup.stream and "
-                                        "webpubsub.joinLeaveGroup.stream on the hub 'stream'. Ctrl-C stops both.")
+    p = commands.add_parser(
+        "demo",
+        help="the log-stream tutorial's server: local service, /negotiate and a page",
+        description="Start a local service and a web app with the log-stream page at / and "
+        "/negotiate, which grants webpubsub.sendToGroup.stream and "
+        "webpubsub.joinLeaveGroup.stream on the hub 'stream'. Ctrl-C stops both.",
+    )
     p.add_argument("--port", type=int, default=8080, help="port of the page and /negotiate (default 8080)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--service-port", type=int, default=0,
-                   help="port of the Web PubSub service itself (default: a free one)")
+    p.add_argument(
+        "--service-port", type=int, default=0, help="port of the Web PubSub service itself (default: a free one)"
+    )
     p.set_defaults(run=demo)
     return parser
 
@@ -442,11 +485,16 @@ def _add_group_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("group", metavar="GROUP", help="the group")
     p.add_argument("--hub", default="stream", help="the hub (default: stream)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--connection-string", metavar="CS",
-                       help=f"the service's connection string (default: ${ENV_VARIABLES[0]} or "
-                            f"${ENV_VARIABLES[1]})")
-    where.add_argument("--negotiate", metavar="URL",
-                       help="a /negotiate endpoint that hands out client URLs (e.g. the one `wpsnb demo` prints)")
+    where.add_argument(
+        "--connection-string",
+        metavar="CS",
+        help=f"the service's connection string (default: ${ENV_VARIABLES[0]} or ${ENV_VARIABLES[1]})",
+    )
+    where.add_argument(
+        "--negotiate",
+        metavar="URL",
+        help="a /negotiate endpoint that hands out client URLs (e.g. the one `wpsnb demo` prints)",
+    )
     p.add_argument("--user", default=None, help="the user id to connect as (with a connection string or /negotiate)")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the connection")
 
@@ -469,8 +517,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, with the way to see more
         if os.environ.get("WPSNB_DEBUG"):
             raise
-        print(f"wpsnb {args.command}: unexpected {_one_line(exc)} (set WPSNB_DEBUG=1 to see the traceback)",
-              file=sys.stderr)
+        print(
+            f"wpsnb {args.command}: unexpected {_one_line(exc)} (set WPSNB_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

@@ -99,8 +99,9 @@ class RequestFailed(WebPubSubError):
 
     name = "RequestFailed"
 
-    def __init__(self, message: str, *, name: str, service_message: str = "", ack_id: int | None = None,
-                 request: Any = None):
+    def __init__(
+        self, message: str, *, name: str, service_message: str = "", ack_id: int | None = None, request: Any = None
+    ):
         super().__init__(message, name=name)
         self.service_message = service_message
         self.ack_id = ack_id

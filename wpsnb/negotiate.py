@@ -62,13 +62,17 @@ def negotiate(
     roles, groups = list(roles or ()), list(groups or ())
     if kind == "client_url":
         if user_id is not None or roles or groups:
-            raise InvalidSource("a client access URL already fixes the user, roles and groups in its token; "
-                                "pass a connection string or a LocalService to choose them")
+            raise InvalidSource(
+                "a client access URL already fixes the user, roles and groups in its token; "
+                "pass a connection string or a LocalService to choose them"
+            )
         return value
     if kind == "negotiate_url":
         if roles or groups:
-            raise InvalidSource("roles and groups cannot be requested from a /negotiate endpoint (the server "
-                                "behind it decides them); pass a connection string or a LocalService instead")
+            raise InvalidSource(
+                "roles and groups cannot be requested from a /negotiate endpoint (the server "
+                "behind it decides them); pass a connection string or a LocalService instead"
+            )
         return _get_negotiate_url(value, user_id, timeout)
     return _mint(value, hub, user_id, roles, groups, minutes_to_expire)
 
@@ -84,17 +88,18 @@ def resolve_source(source: Any) -> tuple[SourceKind, str]:
             value = os.environ.get(variable)
             if value:
                 return "connection_string", value
-        raise InvalidSource(f"no source given and neither {' nor '.join(ENV_VARIABLES)} is set; pass a "
-                            "connection string, a /negotiate URL or a client URL, or start a local service: "
-                            "service = wpsnb.LocalService(); wpsnb.Client(service)")
+        raise InvalidSource(
+            f"no source given and neither {' nor '.join(ENV_VARIABLES)} is set; pass a "
+            "connection string, a /negotiate URL or a client URL, or start a local service: "
+            "service = wpsnb.LocalService(); wpsnb.Client(service)"
+        )
     connection_string = getattr(source, "connection_string", None)
     if connection_string is not None and not isinstance(source, str):
         if not isinstance(connection_string, str):
             raise InvalidSource(f"{type(source).__name__}.connection_string is not a string")
         return "connection_string", connection_string
     if not isinstance(source, str):
-        raise InvalidSource(f"source must be a connection string, a URL or a LocalService, got "
-                            f"{type(source).__name__}")
+        raise InvalidSource(f"source must be a connection string, a URL or a LocalService, got {type(source).__name__}")
     text = source.strip()
     scheme = text.split(":", 1)[0].lower() if "://" in text[:10] else ""
     if scheme in ("ws", "wss"):
@@ -103,8 +108,10 @@ def resolve_source(source: Any) -> tuple[SourceKind, str]:
         return "negotiate_url", text
     if "endpoint=" in text.lower():
         return "connection_string", text
-    raise InvalidSource(f"source is neither a URL (ws://, wss://, http://, https://) nor a connection string "
-                        f"(expected {EXPECTED_CONNECTION_STRING!r})")
+    raise InvalidSource(
+        f"source is neither a URL (ws://, wss://, http://, https://) nor a connection string "
+        f"(expected {EXPECTED_CONNECTION_STRING!r})"
+    )
 
 
 def redact_url(url: str) -> str:
@@ -128,8 +135,9 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _mint(connection_string: str, hub: str, user_id: str | None, roles: list[str], groups: list[str],
-          minutes_to_expire: int) -> str:
+def _mint(
+    connection_string: str, hub: str, user_id: str | None, roles: list[str], groups: list[str], minutes_to_expire: int
+) -> str:
     problem = hub_name_problem(hub)
     if problem:
         raise InvalidSource(problem)
@@ -141,12 +149,15 @@ def _mint(connection_string: str, hub: str, user_id: str | None, roles: list[str
 
     try:
         client = WebPubSubServiceClient.from_connection_string(connection_string, hub=hub)
-        token = client.get_client_access_token(user_id=user_id, roles=roles or None, groups=groups or None,
-                                               minutes_to_expire=minutes_to_expire)
+        token = client.get_client_access_token(
+            user_id=user_id, roles=roles or None, groups=groups or None, minutes_to_expire=minutes_to_expire
+        )
     except (ValueError, KeyError, TypeError) as exc:
         # The SDK's own messages may quote the connection string: say what it is about, not what it says.
-        raise InvalidSource(f"the Web PubSub SDK could not use this connection string "
-                            f"({type(exc).__name__}); expected {EXPECTED_CONNECTION_STRING!r}") from None
+        raise InvalidSource(
+            f"the Web PubSub SDK could not use this connection string "
+            f"({type(exc).__name__}); expected {EXPECTED_CONNECTION_STRING!r}"
+        ) from None
     return str(token["url"])
 
 
@@ -159,27 +170,41 @@ def _get_negotiate_url(url: str, user_id: str | None, timeout: float) -> str:
             body = response.read(1024 * 1024)
     except urllib.error.HTTPError as exc:
         detail = exc.read(500).decode("utf-8", "replace").strip()
-        raise NegotiateFailed(f"the negotiate endpoint {url} answered HTTP {exc.code}"
-                              f"{': ' + detail if detail else ''}; check the URL and the server's log",
-                              url=url, status=exc.code) from None
+        raise NegotiateFailed(
+            f"the negotiate endpoint {url} answered HTTP {exc.code}"
+            f"{': ' + detail if detail else ''}; check the URL and the server's log",
+            url=url,
+            status=exc.code,
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            raise ServiceUnreachable(f"the negotiate endpoint {url} did not answer within {timeout:g} s; "
-                                     "is the server busy or stuck?", url=url) from None
-        raise ServiceUnreachable(f"cannot reach the negotiate endpoint {url} ({reason}); the server is not "
-                                 "running or the URL is wrong — start it, or pass a connection string or "
-                                 "a wpsnb.LocalService instead", url=url) from None
+            raise ServiceUnreachable(
+                f"the negotiate endpoint {url} did not answer within {timeout:g} s; is the server busy or stuck?",
+                url=url,
+            ) from None
+        raise ServiceUnreachable(
+            f"cannot reach the negotiate endpoint {url} ({reason}); the server is not "
+            "running or the URL is wrong — start it, or pass a connection string or "
+            "a wpsnb.LocalService instead",
+            url=url,
+        ) from None
     try:
         answer = json.loads(body)
     except ValueError:
-        raise NegotiateFailed(f"the negotiate endpoint {url} did not answer JSON (got "
-                              f"{body[:80].decode('utf-8', 'replace')!r}); it must return "
-                              '{"url": "wss://.../client/hubs/<hub>?access_token=..."}', url=url) from None
+        raise NegotiateFailed(
+            f"the negotiate endpoint {url} did not answer JSON (got "
+            f"{body[:80].decode('utf-8', 'replace')!r}); it must return "
+            '{"url": "wss://.../client/hubs/<hub>?access_token=..."}',
+            url=url,
+        ) from None
     client_url = answer.get("url") if isinstance(answer, dict) else None
     if not isinstance(client_url, str) or not client_url.lower().startswith(("ws://", "wss://")):
-        raise NegotiateFailed(f"the negotiate endpoint {url} answered JSON without a ws(s):// 'url' field; "
-                              'it must return {"url": "wss://.../client/hubs/<hub>?access_token=..."}', url=url)
+        raise NegotiateFailed(
+            f"the negotiate endpoint {url} answered JSON without a ws(s):// 'url' field; "
+            'it must return {"url": "wss://.../client/hubs/<hub>?access_token=..."}',
+            url=url,
+        )
     return client_url
 
 

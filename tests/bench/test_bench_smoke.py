@@ -43,41 +43,77 @@ def assert_rows(rows: list[dict], expected_names: list[str]) -> None:
 
 
 async def test_fanout_rows_for_both_subprotocols() -> None:
-    settings = FanoutSettings(rounds=1, deliveries=300, quiet_wait=0, retries=0,
-                              topologies=(Topology("1 -> 3", 3, 1), Topology("2 groups x 2", 4, 2)), verbose=False)
+    settings = FanoutSettings(
+        rounds=1,
+        deliveries=300,
+        quiet_wait=0,
+        retries=0,
+        topologies=(Topology("1 -> 3", 3, 1), Topology("2 groups x 2", 4, 2)),
+        verbose=False,
+    )
     rows = await run_fanout(settings, server_cpu=None)
-    assert_rows(rows, ["fan-out 1 -> 3, json.webpubsub.azure.v1", "fan-out 1 -> 3, json.reliable.webpubsub.azure.v1",
-                       "fan-out 2 groups x 2, json.webpubsub.azure.v1",
-                       "fan-out 2 groups x 2, json.reliable.webpubsub.azure.v1"])
+    assert_rows(
+        rows,
+        [
+            "fan-out 1 -> 3, json.webpubsub.azure.v1",
+            "fan-out 1 -> 3, json.reliable.webpubsub.azure.v1",
+            "fan-out 2 groups x 2, json.webpubsub.azure.v1",
+            "fan-out 2 groups x 2, json.reliable.webpubsub.azure.v1",
+        ],
+    )
     assert all(row["value"] > 0 and row["baseline_value"] > 0 for row in rows)
     assert {row["goal"] for row in rows} == {">= 3x baseline", ">= 2x baseline"}
 
 
 async def test_latency_rows_with_a_sweep() -> None:
-    settings = LatencySettings(rate=200, duration=0.3, rounds=1, subscribers=3, sweep=(100, 200), sweep_duration=0.2,
-                               quiet_wait=0, retries=0, verbose=False)
+    settings = LatencySettings(
+        rate=200,
+        duration=0.3,
+        rounds=1,
+        subscribers=3,
+        sweep=(100, 200),
+        sweep_duration=0.2,
+        quiet_wait=0,
+        retries=0,
+        verbose=False,
+    )
     rows = await run_latency(settings, server_cpu=None)
     where = "200 msg/s x 3 subscribers"
-    assert_rows(rows, [f"latency p50, {where}", f"latency p99, {where}", f"latency max, {where}",
-                       "latency knee: highest swept rate with p99 <= 3 ms (3 subscribers)"])
+    assert_rows(
+        rows,
+        [
+            f"latency p50, {where}",
+            f"latency p99, {where}",
+            f"latency max, {where}",
+            "latency knee: highest swept rate with p99 <= 3 ms (3 subscribers)",
+        ],
+    )
     p50, p99, worst = (row["value"] for row in rows[:3])
     assert 0 < p50 <= p99 <= worst
     assert rows[1]["goal"] == "<= 3 ms" and rows[1]["unit"] == "ms"
 
 
 async def test_rest_client_widget_and_memory_rows() -> None:
-    rows = await run_rest_send(RestSettings(sequential=5, pooled=10, rounds=1, quiet_wait=0, verbose=False),
-                               server_cpu=None)
+    rows = await run_rest_send(
+        RestSettings(sequential=5, pooled=10, rounds=1, quiet_wait=0, verbose=False), server_cpu=None
+    )
     assert_rows(rows, ["REST send_to_group (official SDK), sequential", "REST send_to_group (official SDK), 8 threads"])
 
-    rows = await run_client_publish(ClientSettings(messages=50, acked=5, rounds=1, quiet_wait=0, verbose=False),
-                                    server_cpu=None)
-    assert_rows(rows, ["client publish, fire-and-forget, reliable (default)",
-                       "client publish, fire-and-forget, json.webpubsub.azure.v1",
-                       "client publish, acknowledged, one at a time"])
+    rows = await run_client_publish(
+        ClientSettings(messages=50, acked=5, rounds=1, quiet_wait=0, verbose=False), server_cpu=None
+    )
+    assert_rows(
+        rows,
+        [
+            "client publish, fire-and-forget, reliable (default)",
+            "client publish, fire-and-forget, json.webpubsub.azure.v1",
+            "client publish, acknowledged, one at a time",
+        ],
+    )
 
-    rows = await run_widget_ingest(WidgetSettings(messages=100, warm_up=50, rounds=1, quiet_wait=0, verbose=False),
-                                   server_cpu=None)
+    rows = await run_widget_ingest(
+        WidgetSettings(messages=100, warm_up=50, rounds=1, quiet_wait=0, verbose=False), server_cpu=None
+    )
     assert [row["unit"] for row in rows] == ["msg/s", "comm msg/s", "MiB"]
     assert_rows(rows, [row["name"] for row in rows])
     assert rows[1]["baseline_value"] > rows[1]["value"]  # the naive widget sends a comm message per message
@@ -95,16 +131,18 @@ async def test_frame_counting_survives_any_split() -> None:
         socket = RawSocket(b"")
         socket.tally = Tally(len(frames) * 2)
         for start in range(0, len(stream), cut):
-            socket.data_received(stream[start:start + cut])
+            socket.data_received(stream[start : start + cut])
         assert socket.ready.done() and socket.received == len(frames) * 2, cut
         assert socket.tally.finished_at > 0
     assert client_frame(b"hi") == b"\x81\x82\x00\x00\x00\x00hi"
 
 
 def test_results_table_and_file(tmp_path, capsys) -> None:
-    rows = [results.metric("fan-out", 600_000, "frames/s", "bare", 150_000, at_least_ratio=3.0),
-            results.metric("p99", 1.2, "ms", "bare", 1.6, at_most=3.0),
-            results.metric("memory", 14.0, "KiB", None, None)]
+    rows = [
+        results.metric("fan-out", 600_000, "frames/s", "bare", 150_000, at_least_ratio=3.0),
+        results.metric("p99", 1.2, "ms", "bare", 1.6, at_most=3.0),
+        results.metric("memory", 14.0, "KiB", None, None),
+    ]
     assert rows[0]["ratio"] == 4.0 and rows[0]["met"] is True
     assert rows[1]["met"] is True and rows[2]["goal"] is None and rows[2]["met"] is None
     results.print_table(rows)
@@ -119,8 +157,9 @@ def test_results_table_and_file(tmp_path, capsys) -> None:
 
 
 def test_entry_point_rejects_an_unknown_benchmark() -> None:
-    done = subprocess.run([sys.executable, "-m", "bench", "--only", "nosuch"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nosuch"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert done.returncode == 2 and "unknown benchmark" in done.stderr
 
 

@@ -59,10 +59,21 @@ def test_seq_piped_through_wpsnb_appears_on_the_page_in_order(demo: str, page: A
 def test_whitespace_progress_lines_and_plain_messages(demo: str, page: Any) -> None:
     open_page(page, demo)
     with Client(demo + "negotiate") as client:  # the demo's /negotiate grants sending to "stream"
-        for text in ["  indented\ttab  \n", "\r 10%|#", "\r 50%|#####", "\r100%|##########|\n",
-                     "a message without a line end", "last\n"]:
+        for text in [
+            "  indented\ttab  \n",
+            "\r 10%|#",
+            "\r 50%|#####",
+            "\r100%|##########|\n",
+            "a message without a line end",
+            "last\n",
+        ]:
             client.send_to_group("stream", text, data_type="text")
         client.send_to_group("stream", {"json": [1, 2]})
     expect(page.locator("#output")).to_have_attribute("data-lines", "5", timeout=15_000)
-    assert shown_lines(page) == ["  indented\ttab  ", "100%|##########|", "a message without a line end", "last",
-                                 '{"json":[1,2]}']
+    assert shown_lines(page) == [
+        "  indented\ttab  ",
+        "100%|##########|",
+        "a message without a line end",
+        "last",
+        '{"json":[1,2]}',
+    ]

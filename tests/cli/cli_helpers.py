@@ -24,12 +24,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_wpsnb(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_wpsnb(
+    *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``wpsnb ARGS`` to completion."""
     data = input.decode() if isinstance(input, bytes) else input
-    return subprocess.run([*WPSNB, *args], input=data, capture_output=True, text=True, timeout=timeout,
-                          env=env if env is not None else clean_env())
+    return subprocess.run(
+        [*WPSNB, *args],
+        input=data,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env if env is not None else clean_env(),
+    )
 
 
 def assert_one_line_failure(result: subprocess.CompletedProcess[str], status: int, *phrases: str) -> str:
@@ -38,7 +45,7 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], status: in
     assert result.returncode == status, (result.returncode, result.stderr)
     assert "\n" not in error, f"more than one line: {result.stderr!r}"
     assert "Traceback" not in result.stderr
-    command = next((arg for arg in result.args[len(WPSNB):] if not arg.startswith("-")), "")
+    command = next((arg for arg in result.args[len(WPSNB) :] if not arg.startswith("-")), "")
     assert error.startswith(f"wpsnb {command}: "), error
     for phrase in phrases:
         assert re.search(phrase, error), (phrase, error)
@@ -50,13 +57,21 @@ class Background:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None):
         self.args = args
-        self.process = subprocess.Popen([*WPSNB, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env=env if env is not None else clean_env(), bufsize=1)
+        self.process = subprocess.Popen(
+            [*WPSNB, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env if env is not None else clean_env(),
+            bufsize=1,
+        )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._changed = threading.Condition()
-        self._readers = [threading.Thread(target=self._read, args=(self.process.stdout, self.stdout), daemon=True),
-                         threading.Thread(target=self._read, args=(self.process.stderr, self.stderr), daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.stderr), daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -78,12 +93,16 @@ class Background:
                 if match:
                     return match
                 if self.process.poll() is not None and not any(r.is_alive() for r in self._readers):
-                    raise AssertionError(f"wpsnb {' '.join(self.args)} exited with {self.process.returncode}:\n"
-                                         f"{''.join(self.stdout)}\n{''.join(self.stderr)}")
+                    raise AssertionError(
+                        f"wpsnb {' '.join(self.args)} exited with {self.process.returncode}:\n"
+                        f"{''.join(self.stdout)}\n{''.join(self.stderr)}"
+                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"{pattern!r} not in the {stream} of wpsnb {' '.join(self.args)} after "
-                                         f"{timeout} s:\n{''.join(lines)}\n--- stderr:\n{''.join(self.stderr)}")
+                    raise AssertionError(
+                        f"{pattern!r} not in the {stream} of wpsnb {' '.join(self.args)} after "
+                        f"{timeout} s:\n{''.join(lines)}\n--- stderr:\n{''.join(self.stderr)}"
+                    )
                 self._changed.wait(min(remaining, 0.2))
 
     def interrupt(self, timeout: float = 20) -> int:

@@ -38,8 +38,7 @@ def dead_connection_string() -> str:
 def test_every_piped_line_reaches_tail_in_order_and_pipe_exits_0(service: LocalService) -> None:
     tail = start_tail(service, "stream")
     try:
-        result = run_wpsnb("pipe", "stream", "--connection-string", service.connection_string, "-v",
-                           input=seq(2000))
+        result = run_wpsnb("pipe", "stream", "--connection-string", service.connection_string, "-v", input=seq(2000))
         assert result.returncode == 0, result.stderr
         assert result.stderr.strip() == "wpsnb pipe: published 2000 lines to group stream (0 dropped)"
         tail.wait_for(r"(?m)^2000$")
@@ -59,15 +58,18 @@ def test_pipe_takes_the_connection_string_variable_and_one_message_per_line_if_a
         tail.interrupt()
     frames = [json.loads(line) for line in tail.output().splitlines()]
     assert [(f["type"], f["from"], f["group"], f["dataType"], f["data"]) for f in frames] == [
-        ("message", "group", "plain", "text", "alpha\n"), ("message", "group", "plain", "text", "beta\n")]
+        ("message", "group", "plain", "text", "alpha\n"),
+        ("message", "group", "plain", "text", "beta\n"),
+    ]
     assert all(isinstance(f["sequenceId"], int) for f in frames)  # raw frames of the reliable protocol
 
 
 def test_progress_lines_travel_as_updates_of_one_line(service: LocalService) -> None:
     tail = start_tail(service, "bars", "--json")
     try:
-        result = run_wpsnb("pipe", "bars", "--connection-string", service.connection_string,
-                           input="10%\r50%\r100%\ndone\n")
+        result = run_wpsnb(
+            "pipe", "bars", "--connection-string", service.connection_string, input="10%\r50%\r100%\ndone\n"
+        )
         assert result.returncode == 0, result.stderr
         tail.wait_for("done")
     finally:
@@ -79,13 +81,23 @@ def test_progress_lines_travel_as_updates_of_one_line(service: LocalService) -> 
 def test_tail_count_exits_by_itself_and_prints_log_records_readably(service: LocalService) -> None:
     tail = start_tail(service, "logs", "--count", "2")
     with Publisher("logs", service) as publisher:
-        publisher.put_json({"level": "WARNING", "levelno": 30, "logger": "train", "message": "loss is nan",
-                            "time": "2024-01-01T00:00:00.000Z", "extra": {"step": 7}})
+        publisher.put_json(
+            {
+                "level": "WARNING",
+                "levelno": 30,
+                "logger": "train",
+                "message": "loss is nan",
+                "time": "2024-01-01T00:00:00.000Z",
+                "extra": {"step": 7},
+            }
+        )
         publisher.put_json({"any": ["other", "json"]})
     assert tail.process.wait(30) == 0
     tail.interrupt()
-    assert tail.output().splitlines() == ['2024-01-01T00:00:00.000Z WARNING  train: loss is nan {"step": 7}',
-                                          '{"any": ["other", "json"]}']
+    assert tail.output().splitlines() == [
+        '2024-01-01T00:00:00.000Z WARNING  train: loss is nan {"step": 7}',
+        '{"any": ["other", "json"]}',
+    ]
 
 
 def test_empty_input_is_a_success(service: LocalService) -> None:
@@ -101,8 +113,10 @@ def test_no_service_given_says_how_to_get_one(command: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["pipe", "tail"])
-@pytest.mark.parametrize("bad", ["not a connection string", "Endpoint=;AccessKey=abc;Version=1.0;",
-                                 "Endpoint=http://127.0.0.1:1;Version=1.0;"])
+@pytest.mark.parametrize(
+    "bad",
+    ["not a connection string", "Endpoint=;AccessKey=abc;Version=1.0;", "Endpoint=http://127.0.0.1:1;Version=1.0;"],
+)
 def test_a_bad_connection_string_is_a_usage_error(command: str, bad: str) -> None:
     result = run_wpsnb(command, "stream", "--connection-string", bad, input="x\n")
     error = assert_one_line_failure(result, 2)
@@ -111,8 +125,9 @@ def test_a_bad_connection_string_is_a_usage_error(command: str, bad: str) -> Non
 
 @pytest.mark.parametrize("command", ["pipe", "tail"])
 def test_no_service_reachable(command: str) -> None:
-    result = run_wpsnb(command, "stream", "--connection-string", dead_connection_string(),
-                       "--connect-timeout", "5", input="x\n")
+    result = run_wpsnb(
+        command, "stream", "--connection-string", dead_connection_string(), "--connect-timeout", "5", input="x\n"
+    )
     assert_one_line_failure(result, 1, "cannot reach")
 
 

@@ -44,19 +44,21 @@ def test_connect_reports_connection_user_and_state(make_client: MakeClient, loca
     assert client.state == "connected" and client.user_id == "ann"
     assert client.connection_id and client.protocol == RELIABLE
     first = next(iter(client.frames))
-    assert first.direction == "received" and first.message == Connected(client.connection_id, "ann",
-                                                                         first.message.reconnection_token)
+    assert first.direction == "received" and first.message == Connected(
+        client.connection_id, "ann", first.message.reconnection_token
+    )
     assert first.message.reconnection_token  # reliable connections get one
     sessions = local_service.call(lambda: list(local_service.service.hub("stream").sessions))
     assert client.connection_id in sessions
 
 
 @pytest.mark.parametrize("source_kind", ["connection_string", "client_url", "service"])
-def test_every_kind_of_source_connects(make_client: MakeClient, local_service: LocalService,
-                                       source_kind: str) -> None:
-    source = {"connection_string": local_service.connection_string,
-              "client_url": negotiate(local_service, user_id="url-user"),
-              "service": local_service}[source_kind]
+def test_every_kind_of_source_connects(make_client: MakeClient, local_service: LocalService, source_kind: str) -> None:
+    source = {
+        "connection_string": local_service.connection_string,
+        "client_url": negotiate(local_service, user_id="url-user"),
+        "service": local_service,
+    }[source_kind]
     user_id = None if source_kind == "client_url" else "src-user"
     client = make_client(source, user_id=user_id, roles=None)
     assert client.user_id == ("url-user" if source_kind == "client_url" else "src-user")
@@ -155,8 +157,11 @@ def test_group_messages_of_all_three_data_types(make_client: MakeClient, group: 
     sender.send_to_group(group, "a JSON string", data_type="json")
     got = list(receiver.messages(timeout=0.5))
     assert [(m.data_type, m.data) for m in got] == [
-        ("json", {"loss": 0.25, "step": [1, 2]}), ("text", "plain text"), ("binary", b"\x00\x01\xff"),
-        ("json", "a JSON string")]
+        ("json", {"loss": 0.25, "step": [1, 2]}),
+        ("text", "plain text"),
+        ("binary", b"\x00\x01\xff"),
+        ("json", "a JSON string"),
+    ]
     assert {(m.source, m.group, m.from_user_id) for m in got} == {("group", group, "ann")}
     expected_ids = [1, 2, 3, 4] if protocol == RELIABLE else [None] * 4
     assert [m.sequence_id for m in got] == expected_ids
@@ -235,8 +240,9 @@ def test_fire_and_forget_returns_at_once_and_flush_waits(make_client: MakeClient
     assert receiver.send_to_group(group, "plain", ack=False) is None  # plain: no ackId
 
 
-def test_failed_fire_and_forget_is_counted_and_logged(make_client: MakeClient, group: str,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_fire_and_forget_is_counted_and_logged(
+    make_client: MakeClient, group: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client(roles=[])
     client.send_to_group(group, "refused", ack=False)
     client.flush()
@@ -260,8 +266,11 @@ def test_reliable_receiver_sends_cumulative_sequence_acks(make_client: MakeClien
     for n in range(250):
         sender.send_to_group(group, n, ack=False)
     sender.flush()
-    wait_until(lambda: any(isinstance(f.message, SequenceAck) and f.message.sequence_id == 250
-                           for f in receiver.frames), timeout=3, what="sequenceAck 250")
+    wait_until(
+        lambda: any(isinstance(f.message, SequenceAck) and f.message.sequence_id == 250 for f in receiver.frames),
+        timeout=3,
+        what="sequenceAck 250",
+    )
     acks = [f.message.sequence_id for f in receiver.frames if isinstance(f.message, SequenceAck)]
     assert acks == sorted(acks) and acks[0] >= 100  # batched: not one per message
     assert len(acks) <= 5
@@ -307,8 +316,9 @@ async def test_sync_client_works_inside_a_running_event_loop(local_service: Loca
 # ---- callbacks -----------------------------------------------------------------------------------
 
 
-def test_callbacks_run_on_the_client_thread_in_order(make_client: MakeClient, group: str,
-                                                     local_service: LocalService) -> None:
+def test_callbacks_run_on_the_client_thread_in_order(
+    make_client: MakeClient, group: str, local_service: LocalService
+) -> None:
     client = make_client(connect=False)
     seen: list[tuple[str, object]] = []
     threads: set[str] = set()
@@ -317,6 +327,7 @@ def test_callbacks_run_on_the_client_thread_in_order(make_client: MakeClient, gr
         def callback(value: object) -> None:
             threads.add(threading.current_thread().name)
             seen.append((kind, value))
+
         return callback
 
     client.on_state(remember("state"))
@@ -358,8 +369,9 @@ def test_unsubscribe_stops_a_callback(make_client: MakeClient, group: str) -> No
     assert [m.data for m in seen] == [1]
 
 
-def test_failing_callback_is_logged_and_delivery_goes_on(make_client: MakeClient, group: str,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_callback_is_logged_and_delivery_goes_on(
+    make_client: MakeClient, group: str, caplog: pytest.LogCaptureFixture
+) -> None:
     client = make_client()
     client.join_group(group)
     client.on_message(lambda message: 1 / 0)
@@ -389,8 +401,9 @@ def test_slow_async_callback_does_not_stall_the_socket(make_client: MakeClient, 
     assert client.stats["callbacks_dropped"] >= 40 - 5 - 2  # the queue keeps the newest 5
 
 
-def test_blocking_calls_inside_callbacks_are_refused_but_fire_and_forget_works(make_client: MakeClient,
-                                                                              group: str) -> None:
+def test_blocking_calls_inside_callbacks_are_refused_but_fire_and_forget_works(
+    make_client: MakeClient, group: str
+) -> None:
     client = make_client()
     client.join_group(group)
     errors: list[BaseException] = []
@@ -412,8 +425,7 @@ def test_blocking_calls_inside_callbacks_are_refused_but_fire_and_forget_works(m
 # ---- the journal ---------------------------------------------------------------------------------
 
 
-def test_journal_holds_every_frame_and_records_to_jsonl(make_client: MakeClient, group: str,
-                                                        tmp_path: Path) -> None:
+def test_journal_holds_every_frame_and_records_to_jsonl(make_client: MakeClient, group: str, tmp_path: Path) -> None:
     path = tmp_path / "frames.jsonl"
     client = make_client(record_to=path, journal_size=100)
     client.join_group(group)
@@ -422,10 +434,19 @@ def test_journal_holds_every_frame_and_records_to_jsonl(make_client: MakeClient,
     client.close()
     frames = list(client.frames)
     kinds = [(f.direction, type(f.message).__name__) for f in frames if f.kind == "text"]
-    assert kinds[:5] == [("received", "Connected"), ("sent", "JoinGroup"), ("received", "Ack"),
-                         ("sent", "SendToGroup"), ("received", "DataMessage")] or \
-        kinds[:5] == [("received", "Connected"), ("sent", "JoinGroup"), ("received", "Ack"),
-                      ("sent", "SendToGroup"), ("received", "Ack")]
+    assert kinds[:5] == [
+        ("received", "Connected"),
+        ("sent", "JoinGroup"),
+        ("received", "Ack"),
+        ("sent", "SendToGroup"),
+        ("received", "DataMessage"),
+    ] or kinds[:5] == [
+        ("received", "Connected"),
+        ("sent", "JoinGroup"),
+        ("received", "Ack"),
+        ("sent", "SendToGroup"),
+        ("received", "Ack"),
+    ]
     sent = [f for f in frames if f.direction == "sent" and f.kind == "text"]
     assert isinstance(sent[0].message, JoinGroup) and json.loads(sent[0].raw)["group"] == group
     assert isinstance(sent[1].message, SendToGroup) and sent[1].size == len(sent[1].raw)
@@ -433,7 +454,8 @@ def test_journal_holds_every_frame_and_records_to_jsonl(make_client: MakeClient,
     assert frames[-1].kind == "close" and frames[-1].code == 1000 and frames[-1].direction == "sent"
     recorded = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [r["raw"] for r in recorded if "format" not in r] == [
-        f.raw if isinstance(f.raw, str) else None for f in frames]
+        f.raw if isinstance(f.raw, str) else None for f in frames
+    ]
 
 
 def test_journal_size_bounds_memory(make_client: MakeClient, group: str) -> None:
@@ -445,15 +467,18 @@ def test_journal_size_bounds_memory(make_client: MakeClient, group: str) -> None
     assert len(client.frames) == 10
 
 
-def test_a_script_that_exits_without_close_still_delivers_and_says_goodbye(make_client: MakeClient, group: str,
-                                                                           local_service: LocalService) -> None:
+def test_a_script_that_exits_without_close_still_delivers_and_says_goodbye(
+    make_client: MakeClient, group: str, local_service: LocalService
+) -> None:
     receiver = make_client()
     receiver.join_group(group)
-    script = (f"import wpsnb\n"
-              f"client = wpsnb.Client({local_service.connection_string!r}, user_id='script', roles={ROLES!r})\n"
-              f"client.connect()\n"
-              f"for n in range(200):\n"
-              f"    client.send_to_group({group!r}, n, ack=False)\n")  # no flush, no close: atexit does both
+    script = (
+        f"import wpsnb\n"
+        f"client = wpsnb.Client({local_service.connection_string!r}, user_id='script', roles={ROLES!r})\n"
+        f"client.connect()\n"
+        f"for n in range(200):\n"
+        f"    client.send_to_group({group!r}, n, ack=False)\n"
+    )  # no flush, no close: atexit does both
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert [m.data for m in receiver.messages(timeout=0.5)] == list(range(200))

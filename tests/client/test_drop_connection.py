@@ -11,7 +11,8 @@ from wpsnb.protocol.messages import PLAIN_PROTOCOL
 
 
 def test_a_reliable_client_recovers_the_same_session_and_loses_nothing(
-        make_client: Callable[..., Client], group: str) -> None:
+    make_client: Callable[..., Client], group: str
+) -> None:
     watcher = make_client(user_id="watcher")
     watcher.join_group(group)
     publisher = make_client(user_id="publisher")
@@ -32,14 +33,16 @@ def test_a_reliable_client_recovers_the_same_session_and_loses_nothing(
 
 
 def test_a_plain_client_gets_a_new_connection_and_keeps_its_groups(
-        make_client: Callable[..., Client], group: str) -> None:
+    make_client: Callable[..., Client], group: str
+) -> None:
     watcher = make_client(user_id="watcher", protocol=PLAIN_PROTOCOL)
     watcher.join_group(group)
     first_id = watcher.connection_id
 
     assert watcher.drop_connection() is True
-    wait_until(lambda: watcher.state == "connected" and watcher.connection_id != first_id,
-               what="a brand-new plain connection")
+    wait_until(
+        lambda: watcher.state == "connected" and watcher.connection_id != first_id, what="a brand-new plain connection"
+    )
     publisher = make_client(user_id="publisher")
     publisher.send_to_group(group, "after the drop", data_type="text")
     assert [m.data for m in watcher.messages(timeout=2)] == ["after the drop"]

@@ -93,8 +93,7 @@ def test_record_to_appends_jsonl_with_a_header_per_session(tmp_path: Path) -> No
     assert frames[0]["raw"] == JOIN and frames[0]["direction"] == "sent" and frames[0]["connection_id"] == "c1"
     assert frames[1]["kind"] == "binary" and frames[1]["raw"] == "AP8=" and frames[1]["error"] == "binary frame"
     assert frames[2]["kind"] == "close" and frames[2]["code"] == 1008 and frames[2]["raw"] == "bye"
-    assert set(frames[0]) == {"time", "wall_time", "direction", "kind", "raw", "size", "connection_id", "error",
-                              "code"}
+    assert set(frames[0]) == {"time", "wall_time", "direction", "kind", "raw", "size", "connection_id", "error", "code"}
 
 
 def test_export_then_load_gives_back_equal_frames(tmp_path: Path) -> None:
@@ -110,8 +109,9 @@ def test_export_then_load_gives_back_equal_frames(tmp_path: Path) -> None:
     assert isinstance(list(loaded)[1].message, DataMessage)
 
 
-def test_load_skips_broken_lines_and_keeps_the_last_size_frames(tmp_path: Path,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_load_skips_broken_lines_and_keeps_the_last_size_frames(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     journal = Journal()
     for n in range(1, 6):
         record_text(journal, "received", f'{{"type":"ack","ackId":{n},"success":true}}')

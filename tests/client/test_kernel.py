@@ -62,8 +62,9 @@ def test_client_in_a_kernel_keeps_working_during_a_busy_cell(local_service: Loca
     inbox, outbox = f"in-{uuid.uuid4().hex[:8]}", f"out-{uuid.uuid4().hex[:8]}"
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell(SETUP.format(source=local_service.connection_string, roles=ROLES,
-                                               inbox=inbox, outbox=outbox)),
+        nbformat.v4.new_code_cell(
+            SETUP.format(source=local_service.connection_string, roles=ROLES, inbox=inbox, outbox=outbox)
+        ),
         nbformat.v4.new_code_cell(BUSY.format(seconds=BUSY_SECONDS, outbox=outbox)),
         nbformat.v4.new_code_cell(CLOSE),
     ]

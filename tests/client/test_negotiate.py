@@ -26,8 +26,14 @@ def claims(url: str, key: str = KEY) -> dict[str, Any]:
 
 
 def test_connection_string_is_minted_by_the_sdk_with_user_roles_groups() -> None:
-    url = negotiate(CONNECTION_STRING, hub="lab_hub", user_id="ann", roles=["webpubsub.sendToGroup"],
-                    groups=["g1"], minutes_to_expire=5)
+    url = negotiate(
+        CONNECTION_STRING,
+        hub="lab_hub",
+        user_id="ann",
+        roles=["webpubsub.sendToGroup"],
+        groups=["g1"],
+        minutes_to_expire=5,
+    )
     assert url.startswith("ws://127.0.0.1:8123/client/hubs/lab_hub?access_token=")
     got = claims(url)
     assert got["sub"] == "ann" and got["role"] == ["webpubsub.sendToGroup"] and got["webpubsub.group"] == ["g1"]
@@ -57,11 +63,14 @@ def test_none_without_environment_says_what_to_pass(monkeypatch: pytest.MonkeyPa
         negotiate()
 
 
-@pytest.mark.parametrize("bad", [
-    f"Endpoint=http://h;{KEY}",                 # a key pasted without 'AccessKey='
-    "Endpoint=http://h;AccessKey=;Version=1.0",  # empty key
-    f"Endpoint=ftp://h;AccessKey={KEY}",         # wrong scheme
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"Endpoint=http://h;{KEY}",  # a key pasted without 'AccessKey='
+        "Endpoint=http://h;AccessKey=;Version=1.0",  # empty key
+        f"Endpoint=ftp://h;AccessKey={KEY}",  # wrong scheme
+    ],
+)
 def test_malformed_connection_string_never_echoes_the_key(bad: str) -> None:
     with pytest.raises(InvalidSource) as caught:
         negotiate(bad)
@@ -133,14 +142,18 @@ def test_negotiate_endpoint_answer_is_used_and_user_id_passed_as_id(negotiate_se
         negotiate(endpoint(negotiate_server), groups=["g"])
 
 
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (500, b"boom", r"answered HTTP 500: boom"),
-    (200, b"<html>", r"did not answer JSON"),
-    (200, b'{"token": "x"}', r"without a ws\(s\):// 'url' field"),
-    (200, b'{"url": "http://not-a-websocket"}', r"without a ws\(s\):// 'url' field"),
-])
-def test_negotiate_endpoint_bad_answers(negotiate_server: ThreadingHTTPServer, status: int, body: bytes,
-                                        expected: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (500, b"boom", r"answered HTTP 500: boom"),
+        (200, b"<html>", r"did not answer JSON"),
+        (200, b'{"token": "x"}', r"without a ws\(s\):// 'url' field"),
+        (200, b'{"url": "http://not-a-websocket"}', r"without a ws\(s\):// 'url' field"),
+    ],
+)
+def test_negotiate_endpoint_bad_answers(
+    negotiate_server: ThreadingHTTPServer, status: int, body: bytes, expected: str
+) -> None:
     negotiate_server.answer = lambda path: (status, body)  # type: ignore[attr-defined]
     with pytest.raises(NegotiateFailed, match=expected) as caught:
         negotiate(endpoint(negotiate_server))
@@ -159,6 +172,8 @@ def test_unreachable_negotiate_endpoint_names_the_url_and_says_it_is_not_running
 def test_resolve_source_and_url_helpers() -> None:
     assert resolve_source(CONNECTION_STRING) == ("connection_string", CONNECTION_STRING)
     assert resolve_source("wss://h/client/hubs/x")[0] == "client_url"
-    assert redact_url("ws://h/c?awps_reconnection_token=s3cret&access_token=t0k") == \
-        "ws://h/c?awps_reconnection_token=...&access_token=..."
+    assert (
+        redact_url("ws://h/c?awps_reconnection_token=s3cret&access_token=t0k")
+        == "ws://h/c?awps_reconnection_token=...&access_token=..."
+    )
     assert with_query("ws://h/c?a=1&b=2", b="3") == "ws://h/c?a=1&b=3"

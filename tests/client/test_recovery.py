@@ -43,10 +43,11 @@ def collect(client: Client, group: str) -> list[object]:
 
 
 def test_ten_thousand_numbered_messages_each_way_survive_repeated_cuts(
-        make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str) -> None:
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     total, window = 10_000, 400
     near = make_client(via_proxy, user_id="near", message_buffer=0)  # the client whose TCP link is cut
-    far = make_client(user_id="far", message_buffer=0)               # straight to the service
+    far = make_client(user_id="far", message_buffer=0)  # straight to the service
     to_far, to_near = f"{group}-to-far", f"{group}-to-near"
     near.join_group(to_near)
     far.join_group(to_far)
@@ -65,8 +66,10 @@ def test_ten_thousand_numbered_messages_each_way_survive_repeated_cuts(
         except BaseException as exc:
             failures.append(exc)
 
-    publishers = [threading.Thread(target=publish, args=(near, to_far, got_far)),
-                  threading.Thread(target=publish, args=(far, to_near, got_near))]
+    publishers = [
+        threading.Thread(target=publish, args=(near, to_far, got_far)),
+        threading.Thread(target=publish, args=(far, to_near, got_near)),
+    ]
     for thread in publishers:
         thread.start()
     # Cut every 600 messages (up to 15 cuts mid-stream), each once the previous recovery has settled: a link
@@ -81,8 +84,11 @@ def test_ten_thousand_numbered_messages_each_way_survive_repeated_cuts(
             drops = near.stats["drops"]
             cuts += proxy.sever()
             next_cut += 600
-            wait_until(lambda drops=drops: near.stats["drops"] > drops and near.state == "connected", timeout=10,
-                       what="the recovery")
+            wait_until(
+                lambda drops=drops: near.stats["drops"] > drops and near.state == "connected",
+                timeout=10,
+                what="the recovery",
+            )
     for thread in publishers:
         thread.join(10)
     assert not failures
@@ -94,8 +100,9 @@ def test_ten_thousand_numbered_messages_each_way_survive_repeated_cuts(
     assert near.connection_id == connection_id  # every cut was recovered, never replaced
 
 
-def test_request_waiting_for_its_ack_survives_a_cut(make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy,
-                                                    group: str) -> None:
+def test_request_waiting_for_its_ack_survives_a_cut(
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     near, far = make_client(via_proxy), make_client()
     far.join_group(group)
     states: list[str] = []
@@ -111,7 +118,8 @@ def test_request_waiting_for_its_ack_survives_a_cut(make_client: MakeClient, via
 
 
 def test_sends_while_recovering_are_queued_in_order_and_timeouts_say_so(
-        make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str) -> None:
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     near, far = make_client(via_proxy), make_client()
     far.join_group(group)
     proxy.refuse = True
@@ -127,8 +135,9 @@ def test_sends_while_recovering_are_queued_in_order_and_timeouts_say_so(
     assert [m.data for m in far.messages(timeout=0.3)] == [*range(100), "last"]
 
 
-def test_buffer_full_when_too_much_waits(make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy,
-                                         group: str) -> None:
+def test_buffer_full_when_too_much_waits(
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     near = make_client(via_proxy, max_pending=50)
     proxy.refuse = True
     proxy.sever()
@@ -141,7 +150,8 @@ def test_buffer_full_when_too_much_waits(make_client: MakeClient, via_proxy: str
 
 
 def test_plain_protocol_reconnects_as_a_new_connection_and_rejoins(
-        make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str) -> None:
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     near, far = make_client(via_proxy, protocol=PLAIN), make_client()
     near.join_group(group)
     events: list[object] = []
@@ -160,8 +170,9 @@ def test_plain_protocol_reconnects_as_a_new_connection_and_rejoins(
     assert near.groups == (group,) and near.stats["reconnections"] == 1
 
 
-def test_refused_recovery_opens_a_new_connection_that_rejoins(make_client: MakeClient, local_service: LocalService,
-                                                              group: str) -> None:
+def test_refused_recovery_opens_a_new_connection_that_rejoins(
+    make_client: MakeClient, local_service: LocalService, group: str
+) -> None:
     near, far = make_client(user_id="near"), make_client()
     near.join_group(group)
     gone: list[object] = []
@@ -179,8 +190,9 @@ def test_refused_recovery_opens_a_new_connection_that_rejoins(make_client: MakeC
     assert [m.data for m in near.messages(timeout=0.5)] == ["to the new connection"]
 
 
-def test_without_auto_reconnect_the_client_closes_and_says_why(make_client: MakeClient,
-                                                              local_service: LocalService) -> None:
+def test_without_auto_reconnect_the_client_closes_and_says_why(
+    make_client: MakeClient, local_service: LocalService
+) -> None:
     near = make_client(auto_reconnect=False)
     reader_done = threading.Event()
     threading.Thread(target=lambda: (list(near.messages()), reader_done.set())).start()
@@ -201,8 +213,11 @@ def test_service_restart_on_the_same_port_reconnects_with_a_fresh_token(group: s
         first.stop()
         wait_until(lambda: near.state in ("recovering", "reconnecting"), what="the drop")
         with LocalService(port=port, access_key=key) as second:
-            wait_until(lambda: near.state == "connected" and near.connection_id != old_id, timeout=10,
-                       what="a connection to the restarted service")
+            wait_until(
+                lambda: near.state == "connected" and near.connection_id != old_id,
+                timeout=10,
+                what="a connection to the restarted service",
+            )
             far = Client(second, roles=ROLES).connect()
             far.send_to_group(group, "after the restart")
             assert [m.data for m in near.messages(timeout=0.5)] == ["after the restart"]
@@ -240,7 +255,8 @@ def test_close_while_reconnecting_is_prompt(group: str) -> None:
 
 
 def test_received_messages_are_not_duplicated_by_a_recovery_replay(
-        make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str) -> None:
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str
+) -> None:
     near, far = make_client(via_proxy, journal_size=5000), make_client()
     near.join_group(group)
     for n in range(60):  # fewer than the 100 that trigger an immediate sequenceAck

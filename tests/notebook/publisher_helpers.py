@@ -38,8 +38,9 @@ class Subscriber:
 
     def text(self, timeout: float = 30.0, ending: str | None = None) -> str:
         """Everything received as one terminal text, once it contains ``ending`` (default: wait ``timeout``)."""
-        self.collect(lambda got: ending is not None and ending in "".join(m.data for m in got
-                                                                              if m.data_type == "text"), timeout)
+        self.collect(
+            lambda got: ending is not None and ending in "".join(m.data for m in got if m.data_type == "text"), timeout
+        )
         return "".join(m.data for m in self.received if m.data_type == "text")
 
     def close(self) -> None:

@@ -82,8 +82,11 @@ def test_a_click_fetches_the_whole_frame_and_its_decoding(client):
 
 def test_malformed_frames_are_marked_with_the_parse_error():
     journal = Journal(size=10)
-    for direction, raw in [("received", '{"type":"ack","ackId":"one","success":true}'), ("received", "{not json"),
-                           ("sent", '{"type":"joinGroup","group":"lab","ackId":7}')]:
+    for direction, raw in [
+        ("received", '{"type":"ack","ackId":"one","success":true}'),
+        ("received", "{not json"),
+        ("sent", '{"type":"joinGroup","group":"lab","ackId":7}'),
+    ]:
         journal.record(direction, raw, *decode_frame(direction, raw))
     inspector = FrameInspector(journal)
     try:
@@ -111,8 +114,9 @@ def test_export_then_open_the_recording_offline(client, tmp_path):
         inspector.close()
     lines = path.read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[0])["format"] == "wpsnb.journal"
-    assert [json.loads(line)["raw"] for line in lines[1:]] == [json.loads(line)["raw"]
-                                                                for line in from_page["text"].splitlines()[1:]]
+    assert [json.loads(line)["raw"] for line in lines[1:]] == [
+        json.loads(line)["raw"] for line in from_page["text"].splitlines()[1:]
+    ]
     assert from_page["name"].endswith(".jsonl")
 
     offline = FrameInspector(str(path))

@@ -39,9 +39,9 @@ def logger(group: str) -> Iterator[logging.Logger]:
         handler.close()
 
 
-def test_records_arrive_as_json_with_level_logger_message_time_and_extra(local_service: LocalService, group: str,
-                                                                        subscriber: Subscriber,
-                                                                        logger: logging.Logger) -> None:
+def test_records_arrive_as_json_with_level_logger_message_time_and_extra(
+    local_service: LocalService, group: str, subscriber: Subscriber, logger: logging.Logger
+) -> None:
     handler = wpsnb.LogHandler(group, source=local_service)
     logger.addHandler(handler)
     logger.info("epoch %d done", 3, extra={"epoch": 3, "loss": 0.25, "tags": ("a", "b"), "model": object()})
@@ -51,7 +51,11 @@ def test_records_arrive_as_json_with_level_logger_message_time_and_extra(local_s
     assert [m.data_type for m in received] == ["json", "json"]
     info, warning = (m.data for m in received)
     assert {key: info[key] for key in ("level", "levelno", "logger", "message")} == {
-        "level": "INFO", "levelno": 20, "logger": f"train.{group}", "message": "epoch 3 done"}
+        "level": "INFO",
+        "levelno": 20,
+        "logger": f"train.{group}",
+        "message": "epoch 3 done",
+    }
     assert ISO_TIME.match(info["time"])
     assert info["extra"]["epoch"] == 3 and info["extra"]["loss"] == 0.25 and info["extra"]["tags"] == ["a", "b"]
     assert info["extra"]["model"].startswith("<object object at")  # not JSON: its repr
@@ -59,8 +63,9 @@ def test_records_arrive_as_json_with_level_logger_message_time_and_extra(local_s
     assert handler.stats.lines == 2 and handler.stats.dropped == 0
 
 
-def test_a_viewer_can_filter_by_level(local_service: LocalService, group: str, subscriber: Subscriber,
-                                      logger: logging.Logger) -> None:
+def test_a_viewer_can_filter_by_level(
+    local_service: LocalService, group: str, subscriber: Subscriber, logger: logging.Logger
+) -> None:
     handler = LogHandler(group, source=local_service, level=logging.INFO)
     logger.addHandler(handler)
     for level in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
@@ -71,8 +76,9 @@ def test_a_viewer_can_filter_by_level(local_service: LocalService, group: str, s
     assert [m.data["message"] for m in received if m.data["levelno"] >= logging.WARNING] == ["at WARNING", "at ERROR"]
 
 
-def test_exceptions_and_stacks_are_included(local_service: LocalService, group: str, subscriber: Subscriber,
-                                            logger: logging.Logger) -> None:
+def test_exceptions_and_stacks_are_included(
+    local_service: LocalService, group: str, subscriber: Subscriber, logger: logging.Logger
+) -> None:
     handler = LogHandler(group, source=local_service)
     logger.addHandler(handler)
     try:
@@ -88,9 +94,9 @@ def test_exceptions_and_stacks_are_included(local_service: LocalService, group: 
     assert "test_exceptions_and_stacks_are_included" in located["stack"]
 
 
-def test_close_flushes_and_a_full_queue_is_reported_as_a_record(local_service: LocalService, group: str,
-                                                                subscriber: Subscriber,
-                                                                logger: logging.Logger) -> None:
+def test_close_flushes_and_a_full_queue_is_reported_as_a_record(
+    local_service: LocalService, group: str, subscriber: Subscriber, logger: logging.Logger
+) -> None:
     # One record in flight at a time: the worker waits a round trip per record while 2000 records are
     # logged in a few milliseconds, so a queue of 100 overflows.
     handler = LogHandler(group, source=local_service, when_full="drop", max_queued=100, max_in_flight=1)
@@ -118,5 +124,4 @@ def test_record_to_json_survives_a_bad_format_string() -> None:
 
 def test_no_service_fails_when_the_handler_is_made() -> None:
     with pytest.raises(wpsnb.WebPubSubError, match="cannot reach"):
-        LogHandler("g", source="Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;",
-                   connect_timeout=3)
+        LogHandler("g", source="Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;", connect_timeout=3)

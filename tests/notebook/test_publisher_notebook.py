@@ -65,8 +65,9 @@ def code(source: str, *tags: str) -> nbformat.NotebookNode:
 def execute(cells: list[nbformat.NotebookNode], env: dict[str, str], cwd: Path) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(notebook, timeout=240, kernel_name="python3",
-                   resources={"metadata": {"path": str(cwd)}}).execute(env=env)
+    NotebookClient(notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute(
+        env=env
+    )
     return notebook
 
 
@@ -80,23 +81,34 @@ def service() -> Iterator[LocalService]:
         yield running
 
 
-def test_a_training_cell_is_received_live_by_another_process_line_by_line(service: LocalService,
-                                                                          tmp_path: Path) -> None:
+def test_a_training_cell_is_received_live_by_another_process_line_by_line(
+    service: LocalService, tmp_path: Path
+) -> None:
     received_file = tmp_path / "received.jsonl"
     with received_file.open("w") as received:
-        tail = subprocess.Popen([*WPSNB, "tail", "train", "--json", "--connection-string", service.connection_string],
-                                stdout=received, stderr=subprocess.PIPE, text=True, env=clean_env())
+        tail = subprocess.Popen(
+            [*WPSNB, "tail", "train", "--json", "--connection-string", service.connection_string],
+            stdout=received,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
     try:
         assert tail.stderr is not None and "listening to group" in tail.stderr.readline()
-        env = clean_env(WebPubSubConnectionString=service.connection_string,
-                        WPSNB_TEST_RECEIVED=str(received_file))
-        notebook = execute([
-            code("%load_ext wpsnb"),
-            code("import logging\n"
-                 "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s', "
-                 "force=True)  # its handler holds the kernel's stderr, from before %%publish"),
-            code(TRAIN_CELL),
-        ], env, tmp_path)
+        env = clean_env(WebPubSubConnectionString=service.connection_string, WPSNB_TEST_RECEIVED=str(received_file))
+        notebook = execute(
+            [
+                code("%load_ext wpsnb"),
+                code(
+                    "import logging\n"
+                    "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s', "
+                    "force=True)  # its handler holds the kernel's stderr, from before %%publish"
+                ),
+                code(TRAIN_CELL),
+            ],
+            env,
+            tmp_path,
+        )
         cell = notebook.cells[2]
         summary = re.search(r"published (\d+) lines to group train \((\d+) dropped\)", stream_text(cell, "stdout"))
         assert summary, stream_text(cell, "stdout")[-500:]
@@ -118,8 +130,9 @@ def test_a_training_cell_is_received_live_by_another_process_line_by_line(servic
     numbered = [int(line.split()[1]) for line in shown_by_subscriber if re.fullmatch(r"line \d+", line)]
     assert numbered == list(range(LINES))  # every line exactly once, in order
     checkpoints = [line for line in shown_by_subscriber if line.startswith("INFO train: checkpoint")]
-    assert checkpoints == [f"INFO train: checkpoint after line {n}"
-                           for n in range(CHECKPOINT_EVERY - 1, LINES, CHECKPOINT_EVERY)]
+    assert checkpoints == [
+        f"INFO train: checkpoint after line {n}" for n in range(CHECKPOINT_EVERY - 1, LINES, CHECKPOINT_EVERY)
+    ]
     position = {line: index for index, line in enumerate(shown_by_subscriber)}
     assert position["INFO train: checkpoint after line 999"] == position["line 999"] + 1  # interleaved in order
     bar_lines = [line for line in shown_by_subscriber if f"{BAR_STEPS}/{BAR_STEPS}" in line]
@@ -137,15 +150,21 @@ def test_options_failures_and_tracebacks_in_a_kernel(service: LocalService, tmp_
     subscriber = Subscriber(service, "quiet")
     env = clean_env(WPSNB_TEST_CS=service.connection_string)
     try:
-        notebook = execute([
-            code("%load_ext wpsnb"),
-            code("import os\ncs = os.environ['WPSNB_TEST_CS']"),
-            code("%%publish quiet --source cs --no-tee\nprint('only published')"),
-            code("%%publish quiet --source cs\nprint('about to fail')\nraise ValueError('bad batch')",
-                 "raises-exception"),
-            code("%%publish quiet --source cs\nimport asyncio\nawait asyncio.sleep(0)", "raises-exception"),
-            code("print('the notebook went on')"),
-        ], env, tmp_path)
+        notebook = execute(
+            [
+                code("%load_ext wpsnb"),
+                code("import os\ncs = os.environ['WPSNB_TEST_CS']"),
+                code("%%publish quiet --source cs --no-tee\nprint('only published')"),
+                code(
+                    "%%publish quiet --source cs\nprint('about to fail')\nraise ValueError('bad batch')",
+                    "raises-exception",
+                ),
+                code("%%publish quiet --source cs\nimport asyncio\nawait asyncio.sleep(0)", "raises-exception"),
+                code("print('the notebook went on')"),
+            ],
+            env,
+            tmp_path,
+        )
         subscriber.collect(lambda got: "".join(m.data for m in got).count(" dropped)\n") == 2)
         text = "".join(m.data for m in subscriber.received)
     finally:
@@ -168,6 +187,9 @@ def test_options_failures_and_tracebacks_in_a_kernel(service: LocalService, tmp_
 
 def test_the_extension_loads_from_the_package(tmp_path: Path) -> None:
     # `%load_ext wpsnb` goes through wpsnb.load_ipython_extension; the magic is then known.
-    notebook = execute([code("%load_ext wpsnb"), code("'publish' in get_ipython().magics_manager.magics['cell']")],
-                       {**os.environ}, tmp_path)
+    notebook = execute(
+        [code("%load_ext wpsnb"), code("'publish' in get_ipython().magics_manager.magics['cell']")],
+        {**os.environ},
+        tmp_path,
+    )
     assert notebook.cells[1].outputs[0]["data"]["text/plain"] == "True"

@@ -41,8 +41,9 @@ def terminal() -> Iterator[dict[str, io.StringIO]]:
         yield streams
 
 
-def test_stdout_and_stderr_are_published_shown_and_summarised(local_service: LocalService, group: str,
-                                                               subscriber: Subscriber) -> None:
+def test_stdout_and_stderr_are_published_shown_and_summarised(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with terminal() as shown, publish_output(group, source=local_service) as published:
         for n in range(1000):
             print(f"line {n}")
@@ -66,10 +67,13 @@ def test_no_tee_publishes_without_showing(local_service: LocalService, group: st
     assert subscriber.text(ending="group\n") == "secret to the notebook, public to the group\n"
 
 
-def test_a_tqdm_bar_is_a_few_updates_of_one_line(local_service: LocalService, group: str,
-                                                 subscriber: Subscriber) -> None:
-    with terminal() as shown, publish_output(group, source=local_service, update_interval=0.1,
-                                             max_message_chars=0) as published:
+def test_a_tqdm_bar_is_a_few_updates_of_one_line(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
+    with (
+        terminal() as shown,
+        publish_output(group, source=local_service, update_interval=0.1, max_message_chars=0) as published,
+    ):
         for _ in tqdm(range(2000), mininterval=0, miniters=1, ascii=True):  # ~2000 redraws on sys.stderr
             time.sleep(0.0002)
         print("after the bar")
@@ -85,8 +89,9 @@ def test_a_tqdm_bar_is_a_few_updates_of_one_line(local_service: LocalService, gr
     assert published.stats.lines == 2  # the bar's line and "after the bar": updates are not lines
 
 
-def test_a_partial_line_left_waiting_is_published_before_it_ends(local_service: LocalService, group: str,
-                                                                 subscriber: Subscriber) -> None:
+def test_a_partial_line_left_waiting_is_published_before_it_ends(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with terminal(), publish_output(group, source=local_service, update_interval=0.1, summary=False):
         print("loading model...", end="", flush=True)
         subscriber.collect(lambda got: len(got) >= 1, timeout=10)  # arrives while the line is still open
@@ -95,8 +100,9 @@ def test_a_partial_line_left_waiting_is_published_before_it_ends(local_service: 
     assert final_lines(subscriber.text(ending="done\n")) == ["loading model... done"]
 
 
-def test_logging_handlers_made_before_the_block_are_published(local_service: LocalService, group: str,
-                                                             subscriber: Subscriber) -> None:
+def test_logging_handlers_made_before_the_block_are_published(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     logger = logging.getLogger(f"test.{group}")
     logger.propagate = False
     with terminal() as shown:
@@ -113,8 +119,9 @@ def test_logging_handlers_made_before_the_block_are_published(local_service: Loc
     assert shown["stderr"].getvalue() == f"WARNING test.{group}: loss is nan\n"
 
 
-def test_an_uncaught_exception_is_published_and_still_raised(local_service: LocalService, group: str,
-                                                            subscriber: Subscriber) -> None:
+def test_an_uncaught_exception_is_published_and_still_raised(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with terminal(), pytest.raises(ZeroDivisionError), publish_output(group, source=local_service):
         print("step 1")
         1 / 0  # noqa: B018
@@ -125,8 +132,9 @@ def test_an_uncaught_exception_is_published_and_still_raised(local_service: Loca
     assert lines[-1].startswith("published ")
 
 
-def test_wpsnb_threads_are_shown_but_not_published(local_service: LocalService, group: str,
-                                                   subscriber: Subscriber) -> None:
+def test_wpsnb_threads_are_shown_but_not_published(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with terminal() as shown, publish_output(group, source=local_service, summary=False):
         worker = threading.Thread(target=print, args=("from a wpsnb thread",), name="wpsnb-test")
         worker.start()
@@ -172,7 +180,9 @@ def test_describe_source_never_shows_secrets() -> None:
 def test_no_service_fails_at_the_start_with_the_reason() -> None:
     dead = "Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;"
     with terminal() as shown:
-        with pytest.raises(wpsnb.WebPubSubError, match="cannot reach"), publish_output("g", source=dead,
-                                                                                       connect_timeout=3):
+        with (
+            pytest.raises(wpsnb.WebPubSubError, match="cannot reach"),
+            publish_output("g", source=dead, connect_timeout=3),
+        ):
             pass
         assert sys.stdout is shown["stdout"]  # nothing was replaced

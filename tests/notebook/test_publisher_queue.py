@@ -33,8 +33,9 @@ def numbered(count: int) -> list[str]:
     return [f"line {n}\n" for n in range(count)]
 
 
-def test_every_line_arrives_once_in_order_and_a_flood_is_batched(local_service: LocalService, group: str,
-                                                                  subscriber: Subscriber) -> None:
+def test_every_line_arrives_once_in_order_and_a_flood_is_batched(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with Publisher(group, local_service) as publisher:
         for text in numbered(5000):
             assert publisher.put_text(text)
@@ -47,8 +48,9 @@ def test_every_line_arrives_once_in_order_and_a_flood_is_batched(local_service: 
     assert len(subscriber.received) == stats.messages
 
 
-def test_one_message_per_line_when_batching_is_off(local_service: LocalService, group: str,
-                                                   subscriber: Subscriber) -> None:
+def test_one_message_per_line_when_batching_is_off(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with Publisher(group, local_service, max_message_chars=0) as publisher:
         for text in numbered(300):
             publisher.put_text(text)
@@ -57,8 +59,9 @@ def test_one_message_per_line_when_batching_is_off(local_service: LocalService, 
     assert publisher.stats.messages == 300
 
 
-def test_a_burst_of_output_is_cut_into_messages_at_line_ends(local_service: LocalService, group: str,
-                                                              subscriber: Subscriber) -> None:
+def test_a_burst_of_output_is_cut_into_messages_at_line_ends(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     burst = "".join(numbered(3000))
     with Publisher(group, local_service, max_message_chars=500) as publisher:
         publisher.put_chunk(0, burst)  # one write of 3000 lines, as a worker sees a flood
@@ -68,8 +71,7 @@ def test_a_burst_of_output_is_cut_into_messages_at_line_ends(local_service: Loca
     assert all(len(m.data) <= 500 and m.data.endswith("\n") for m in subscriber.received)
 
 
-def test_one_message_per_line_even_for_a_burst(local_service: LocalService, group: str,
-                                               subscriber: Subscriber) -> None:
+def test_one_message_per_line_even_for_a_burst(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
     with Publisher(group, local_service, max_message_chars=0) as publisher:
         publisher.put_chunk(0, "".join(numbered(500)) + "no end")
         publisher.put_chunk(0, " yet\n")
@@ -78,8 +80,9 @@ def test_one_message_per_line_even_for_a_burst(local_service: LocalService, grou
     assert (publisher.stats.lines, publisher.stats.messages) == (501, 501)
 
 
-def test_stdout_and_stderr_lines_keep_their_order(local_service: LocalService, group: str,
-                                                  subscriber: Subscriber) -> None:
+def test_stdout_and_stderr_lines_keep_their_order(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     with Publisher(group, local_service) as publisher:
         for n in range(100):
             publisher.put_chunk(n % 2, f"line {n}")
@@ -87,8 +90,9 @@ def test_stdout_and_stderr_lines_keep_their_order(local_service: LocalService, g
     assert subscriber.text(ending="line 99\n") == "".join(numbered(100))
 
 
-def test_dropped_connections_lose_and_repeat_nothing(local_service: LocalService, group: str,
-                                                     subscriber: Subscriber) -> None:
+def test_dropped_connections_lose_and_repeat_nothing(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client"))
     from loopback_proxy import LoopbackProxy
 
@@ -120,11 +124,15 @@ def test_json_items_are_json_messages(local_service: LocalService, group: str, s
         publisher.put_text("after\n")
     subscriber.collect(lambda got: len(got) >= 3)
     assert [(m.data_type, m.data) for m in subscriber.received] == [
-        ("text", "before\n"), ("json", {"step": 1, "loss": 0.5}), ("text", "after\n")]
+        ("text", "before\n"),
+        ("json", {"step": 1, "loss": 0.5}),
+        ("text", "after\n"),
+    ]
 
 
-def test_drop_policy_counts_the_loss_and_tells_viewers_where_it_happened(local_service: LocalService, group: str,
-                                                                          subscriber: Subscriber) -> None:
+def test_drop_policy_counts_the_loss_and_tells_viewers_where_it_happened(
+    local_service: LocalService, group: str, subscriber: Subscriber
+) -> None:
     # The worker starts only after the producer has overfilled the queue: the drops are certain.
     publisher = Publisher(group, local_service, when_full="drop", max_queued=3)
     accepted = [publisher.put_text(text) for text in numbered(5)]
@@ -137,30 +145,26 @@ def test_drop_policy_counts_the_loss_and_tells_viewers_where_it_happened(local_s
     assert (stats.lines, stats.dropped, stats.failed) == (4, 3, 0)
     assert stats.summary() == f"published 4 lines to group {group} (3 dropped)"
     text = subscriber.text(ending="line 6\n")
-    assert text == ("line 0\nline 1\nline 2\n"
-                    "[wpsnb: 3 lines dropped here: the publish queue was full]\n"
-                    "line 6\n")
+    assert text == ("line 0\nline 1\nline 2\n[wpsnb: 3 lines dropped here: the publish queue was full]\nline 6\n")
 
 
 def test_a_line_is_dropped_whole(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
     publisher = Publisher(group, local_service, when_full="drop", max_queued=2)
     publisher.put_chunk(0, "line 0\n")
-    publisher.put_chunk(0, "line 1 begins")        # queued: the queue is now full
-    publisher.put_chunk(0, " and ends\n")          # dropped: line 1 is damaged, counted once
-    publisher.put_chunk(0, "line 2 begins")        # dropped: a new line, cut from its start...
+    publisher.put_chunk(0, "line 1 begins")  # queued: the queue is now full
+    publisher.put_chunk(0, " and ends\n")  # dropped: line 1 is damaged, counted once
+    publisher.put_chunk(0, "line 2 begins")  # dropped: a new line, cut from its start...
     publisher.start()
-    assert publisher.flush(10)                     # (the worker has emptied the queue meanwhile)
-    publisher.put_chunk(0, " and ends\n")          # ...so its rest goes too, though there is room now
+    assert publisher.flush(10)  # (the worker has emptied the queue meanwhile)
+    publisher.put_chunk(0, " and ends\n")  # ...so its rest goes too, though there is room now
     publisher.put_chunk(0, "line 3\n")
     stats = publisher.close()
     assert (stats.lines, stats.dropped) == (2, 2)
     notice = "[wpsnb: {} dropped here: the publish queue was full]\n"
-    assert subscriber.text(ending="line 3\n") == ("line 0\nline 1 begins\n" + notice.format("2 lines")
-                                                  + "line 3\n")
+    assert subscriber.text(ending="line 3\n") == ("line 0\nline 1 begins\n" + notice.format("2 lines") + "line 3\n")
 
 
-def test_block_policy_waits_once_then_drops_until_the_queue_empties(local_service: LocalService,
-                                                                     group: str) -> None:
+def test_block_policy_waits_once_then_drops_until_the_queue_empties(local_service: LocalService, group: str) -> None:
     publisher = Publisher(group, local_service, when_full="block", block_timeout=0.3, max_queued=2)
     publisher.put_text("a\n")
     publisher.put_text("b\n")
@@ -178,8 +182,7 @@ def test_block_policy_waits_once_then_drops_until_the_queue_empties(local_servic
     assert (stats.lines, stats.dropped) == (3, 1001)
 
 
-def test_blocking_without_timeout_never_drops(local_service: LocalService, group: str,
-                                              subscriber: Subscriber) -> None:
+def test_blocking_without_timeout_never_drops(local_service: LocalService, group: str, subscriber: Subscriber) -> None:
     publisher = Publisher(group, local_service, block_timeout=None, max_queued=5)
     threading.Timer(0.3, publisher.start).start()  # room comes only once the worker runs
     started = time.monotonic()
@@ -210,15 +213,17 @@ def test_the_minted_token_grants_sending_to_the_group_only(local_service: LocalS
 
 def test_cannot_start_without_a_service() -> None:
     with pytest.raises(Exception, match="cannot reach"):
-        Publisher("g", "Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;",
-                  connect_timeout=3).start()
+        Publisher("g", "Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;", connect_timeout=3).start()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"when_full": "wait"}, "when_full"),
-    ({"block_timeout": -1}, "block_timeout"),
-    ({"max_queued": 0}, "at least 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"when_full": "wait"}, "when_full"),
+        ({"block_timeout": -1}, "block_timeout"),
+        ({"max_queued": 0}, "at least 1"),
+    ],
+)
 def test_bad_options_are_explained(local_service: LocalService, options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Publisher("g", local_service, **options)
@@ -232,5 +237,7 @@ def test_a_bad_group_name_is_explained(local_service: LocalService) -> None:
 def test_summary_wording() -> None:
     assert PublishStats("g", lines=1).summary() == "published 1 line to group g (0 dropped)"
     stats = PublishStats("g", lines=2, failed=3, error="Forbidden: no role", unconfirmed=4)
-    assert stats.summary() == ("published 2 lines to group g (0 dropped); 3 lines failed: Forbidden: no role; "
-                               "4 lines not yet acknowledged when the flush timed out")
+    assert stats.summary() == (
+        "published 2 lines to group g (0 dropped); 3 lines failed: Forbidden: no role; "
+        "4 lines not yet acknowledged when the flush timed out"
+    )

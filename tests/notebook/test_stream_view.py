@@ -101,8 +101,12 @@ def test_messages_of_each_data_type_reach_the_page_as_display_records(local_serv
     wait_for(lambda: len(page.records()) == 4, what="4 records in the page")
 
     text, data, binary, long = page.records()
-    assert (text["group"], text["from"], text["dataType"], text["data"]) == ("lab", "publisher", "text",
-                                                                             "epoch 1\n    loss 0.25")
+    assert (text["group"], text["from"], text["dataType"], text["data"]) == (
+        "lab",
+        "publisher",
+        "text",
+        "epoch 1\n    loss 0.25",
+    )
     assert data["data"] == {"step": 1, "metrics": [0.25, 0.91]} and data["seq"] is not None
     assert binary["size"] == 100 and binary["truncated"]
     assert binary["data"].startswith("00 01 02 03") and len(binary["data"].split()) == 64
@@ -157,8 +161,9 @@ def test_a_flood_is_batched_bounded_and_replayable(local_service, hub, views):
     limit = 2_000
     # Plain protocol: on the reliable one the service drops a receiver 1,000 messages behind, which a
     # full-speed publisher in the same process can make it (CLIENT-PROTOCOL.md; see test_stream_view_load).
-    view = StreamView(local_service, hub=hub, groups=["flood"], limit=limit, history=100, max_rate=20,
-                      protocol=PLAIN_PROTOCOL)
+    view = StreamView(
+        local_service, hub=hub, groups=["flood"], limit=limit, history=100, max_rate=20, protocol=PLAIN_PROTOCOL
+    )
     views.append(view)
     page = PageSpy(view)
     sender = Client(local_service, hub=hub, roles=["webpubsub.sendToGroup"]).connect()

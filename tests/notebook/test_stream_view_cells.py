@@ -29,8 +29,14 @@ def kernel() -> Iterator[Any]:
 
 def run_cell(client: Any, code: str, cell_id: str, timeout: float = 30) -> str:
     """Execute ``code`` as the front ends do (``cellId`` in the metadata); return its stdout, raise on error."""
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-               "allow_stdin": False, "stop_on_error": True}
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
     request = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
     client.shell_channel.send(request)
     output, error = [], None

@@ -80,8 +80,9 @@ def run(runner: NotebookClient, notebook: nbformat.NotebookNode, index: int) -> 
     return output_of(notebook.cells[index]).strip()
 
 
-def flood_while_probing(runner: NotebookClient, notebook: nbformat.NotebookNode, service: Any, hub: str,
-                        first: int) -> dict[str, Any]:
+def flood_while_probing(
+    runner: NotebookClient, notebook: nbformat.NotebookNode, service: Any, hub: str, first: int
+) -> dict[str, Any]:
     """Publish MESSAGES at full speed from a thread; meanwhile run the probe cell again and again."""
     publish_seconds: list[float] = []
 
@@ -117,8 +118,9 @@ def test_fifty_thousand_messages_keep_the_kernel_responsive_and_memory_bounded(l
     hub = "load" + uuid.uuid4().hex[:8]
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell(SETUP.format(connection_string=local_service.connection_string, hub=hub,
-                                               protocol=PLAIN_PROTOCOL)),
+        nbformat.v4.new_code_cell(
+            SETUP.format(connection_string=local_service.connection_string, hub=hub, protocol=PLAIN_PROTOCOL)
+        ),
         nbformat.v4.new_code_cell(PROBE),
         nbformat.v4.new_code_cell(SETTLE.format(expected=MESSAGES)),
         nbformat.v4.new_code_cell(TRACE),

@@ -37,8 +37,9 @@ CELL_TIMEOUT = 90  # seconds per cell; a notebook whole takes a few seconds
 def test_notebook_runs_top_to_bottom(name: str, tmp_path: Path, record_property: pytest.RecordProperty) -> None:
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     kernel_env = {key: value for key, value in os.environ.items() if key not in AZURE_VARIABLES}
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     started = time.monotonic()
     try:
         client.execute(env=kernel_env)

@@ -26,8 +26,11 @@ def test_the_tutorial_is_exactly_the_nine_numbered_steps() -> None:
 def test_notebook_is_stored_clean(name: str) -> None:
     notebook = _read(name)
     nbformat.validate(notebook)
-    dirty = [index for index, cell in enumerate(notebook.cells, start=1)
-             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    dirty = [
+        index
+        for index, cell in enumerate(notebook.cells, start=1)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
     assert not dirty, f"{name}.ipynb: cells {dirty} have outputs or execution counts; clear them before committing"
     assert "widgets" not in notebook.metadata, f"{name}.ipynb stores widget state; clear it before committing"
     assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"

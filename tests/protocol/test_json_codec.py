@@ -61,14 +61,22 @@ SDK_REQUESTS = [
     (JoinGroupMessage("lab", ack_id=1), JoinGroup("lab", ack_id=1)),
     (JoinGroupMessage("lab"), JoinGroup("lab")),
     (LeaveGroupMessage("a.b c", ack_id=4), LeaveGroup("a.b c", ack_id=4)),
-    (SendToGroupMessage("json", {"a": [1, None]}, "lab", no_echo=False, ack_id=2),
-     SendToGroup("lab", {"a": [1, None]}, "json", ack_id=2)),
-    (SendToGroupMessage("json", "just a string", "lab", no_echo=True), SendToGroup("lab", "just a string", "json",
-                                                                                   no_echo=True)),
-    (SendToGroupMessage("text", "héllo ☃", "lab", no_echo=True, ack_id=3),
-     SendToGroup("lab", "héllo ☃", "text", ack_id=3, no_echo=True)),
-    (SendToGroupMessage("binary", memoryview(b"\x00\x01\xfe"), "lab", no_echo=False),
-     SendToGroup("lab", b"\x00\x01\xfe", "binary")),
+    (
+        SendToGroupMessage("json", {"a": [1, None]}, "lab", no_echo=False, ack_id=2),
+        SendToGroup("lab", {"a": [1, None]}, "json", ack_id=2),
+    ),
+    (
+        SendToGroupMessage("json", "just a string", "lab", no_echo=True),
+        SendToGroup("lab", "just a string", "json", no_echo=True),
+    ),
+    (
+        SendToGroupMessage("text", "héllo ☃", "lab", no_echo=True, ack_id=3),
+        SendToGroup("lab", "héllo ☃", "text", ack_id=3, no_echo=True),
+    ),
+    (
+        SendToGroupMessage("binary", memoryview(b"\x00\x01\xfe"), "lab", no_echo=False),
+        SendToGroup("lab", b"\x00\x01\xfe", "binary"),
+    ),
     (SendEventMessage("binary", memoryview(b"\x01\x02"), "ev", ack_id=3), SendEvent("ev", b"\x01\x02", "binary", 3)),
     (SendEventMessage("json", [1, 2], "chat.send"), SendEvent("chat.send", [1, 2], "json")),
     (SequenceAckMessage(2), SequenceAck(2)),
@@ -100,12 +108,18 @@ def test_ping_encodes_and_parses() -> None:
         # The frames the spec records from the SDKs (CLIENT-PROTOCOL.md §3).
         ('{"type": "joinGroup", "group": "g", "ackId": 1}', JoinGroup("g", 1)),
         ('{"type": "leaveGroup", "group": "g", "ackId": 4}', LeaveGroup("g", 4)),
-        ('{"type": "sendToGroup", "group": "g", "ackId": 2, "dataType": "json", "data": {"a": 1}, "noEcho": false}',
-         SendToGroup("g", {"a": 1}, "json", 2, False)),
-        ('{"type": "sendToGroup", "group": "g", "dataType": "text", "data": "txt", "noEcho": true}',
-         SendToGroup("g", "txt", "text", None, True)),
-        ('{"type": "event", "event": "ev", "ackId": 3, "dataType": "binary", "data": "AQI="}',
-         SendEvent("ev", b"\x01\x02", "binary", 3)),
+        (
+            '{"type": "sendToGroup", "group": "g", "ackId": 2, "dataType": "json", "data": {"a": 1}, "noEcho": false}',
+            SendToGroup("g", {"a": 1}, "json", 2, False),
+        ),
+        (
+            '{"type": "sendToGroup", "group": "g", "dataType": "text", "data": "txt", "noEcho": true}',
+            SendToGroup("g", "txt", "text", None, True),
+        ),
+        (
+            '{"type": "event", "event": "ev", "ackId": 3, "dataType": "binary", "data": "AQI="}',
+            SendEvent("ev", b"\x01\x02", "binary", 3),
+        ),
         ('{"type": "sequenceAck", "sequenceId": 2}', SequenceAck(2)),
         ('{"type": "ping"}', Ping()),
         # Leniencies: dataType defaults to json, noEcho null, types and dataTypes case-insensitive,
@@ -115,8 +129,7 @@ def test_ping_encodes_and_parses() -> None:
         ('{"type":"SENDTOGROUP","group":"g","dataType":"Text","data":"x"}', SendToGroup("g", "x", "text")),
         ('{"type":"sequenceAck","sequenceId":"18446744073709551615"}', SequenceAck(2**64 - 1)),
         ('{"type":"joinGroup","group":"g","ackId":null,"extra":{"x":1}}', JoinGroup("g")),
-        ('{"type":"sendToGroup","group":"g","data":"x","ttlSeconds":300,"metadata":{"k":"v"}}',
-         SendToGroup("g", "x")),
+        ('{"type":"sendToGroup","group":"g","data":"x","ttlSeconds":300,"metadata":{"k":"v"}}', SendToGroup("g", "x")),
         ('{"type":"sendToGroup","group":"g","dataType":"binary","data":""}', SendToGroup("g", b"", "binary")),
         (b'{"type":"joinGroup","group":"\xc3\xa9"}', JoinGroup("é")),
     ],
@@ -139,8 +152,11 @@ def test_parses_client_frames(frame: str | bytes, expected: Any) -> None:
         ('{"type":"joinGroup","group":"g","ackId":true}', "ackId", "'ackId' must be a non-negative integer"),
         ('{"type":"sendToGroup","group":"g"}', "data", "required field 'data' is missing"),
         ('{"type":"sendToGroup","group":"g","data":null}', "data", "'data' is null"),
-        ('{"type":"sendToGroup","group":"g","dataType":"text","data":{}}', "data",
-         "dataType 'text' needs a string 'data', got object"),
+        (
+            '{"type":"sendToGroup","group":"g","dataType":"text","data":{}}',
+            "data",
+            "dataType 'text' needs a string 'data', got object",
+        ),
         ('{"type":"sendToGroup","group":"g","dataType":"binary","data":"***"}', "data", "not valid base64"),
         ('{"type":"sendToGroup","group":"g","dataType":"yaml","data":"x"}', "dataType", "unknown dataType 'yaml'"),
         ('{"type":"sendToGroup","group":"g","data":"x","noEcho":1}', "noEcho", "'noEcho' must be true or false"),
@@ -250,8 +266,14 @@ def test_envelope_frames_and_raw_payloads(data_type: str, data: Any, raw: bytes,
     assert (envelope.raw, envelope.raw_is_binary) == (raw, raw_is_binary)
     plain = json.loads(envelope.frame(None))
     assert decode_data(plain["dataType"], plain["data"]) == data
-    assert plain == {"type": "message", "from": "group", "group": "lab", "fromUserId": "u", "dataType": data_type,
-                     "data": encode_data(data_type, data)}
+    assert plain == {
+        "type": "message",
+        "from": "group",
+        "group": "lab",
+        "fromUserId": "u",
+        "dataType": data_type,
+        "data": encode_data(data_type, data),
+    }
     assert json.loads(envelope.frame(12)) == {**plain, "sequenceId": 12}
     assert envelope.size == len(envelope.plain) == len(envelope.frame(None))
     assert envelope.frame(None) is envelope.frame(None), "plain recipients share one bytes object"
@@ -264,7 +286,7 @@ def test_envelope_matches_encode_service_message() -> None:
 
 def test_envelope_keeps_non_ascii_and_escapes_what_json_needs() -> None:
     envelope = Envelope.build("group", "text", 'quote " and ☃', group='g"1')
-    assert '☃'.encode() in envelope.plain
+    assert "☃".encode() in envelope.plain
     assert json.loads(envelope.plain)["group"] == 'g"1'
 
 

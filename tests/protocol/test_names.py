@@ -12,8 +12,9 @@ def test_valid_hub_names(hub: str) -> None:
     assert hub_name_problem(hub) is None
 
 
-@pytest.mark.parametrize("hub", ["", "1chat", "_chat", "chat-hub", "chat hub", "chat/hub", "é", "H" + "x" * 128,
-                                 None, 5])
+@pytest.mark.parametrize(
+    "hub", ["", "1chat", "_chat", "chat-hub", "chat hub", "chat/hub", "é", "H" + "x" * 128, None, 5]
+)
 def test_invalid_hub_names_are_explained(hub: object) -> None:
     problem = hub_name_problem(hub)
     assert problem is not None
@@ -24,8 +25,10 @@ def test_hubs_match_case_insensitively() -> None:
     assert hub_key("Chat_Hub") == hub_key("chat_hub") == hub_key("CHAT_HUB")
 
 
-@pytest.mark.parametrize("group", ["g", "a.b.c", "Room 1", " padded ", "日本語", "emoji 🎉", "x" * MAX_GROUP_LENGTH,
-                                   "with/slash", "\t tab inside"])
+@pytest.mark.parametrize(
+    "group",
+    ["g", "a.b.c", "Room 1", " padded ", "日本語", "emoji 🎉", "x" * MAX_GROUP_LENGTH, "with/slash", "\t tab inside"],
+)
 def test_valid_group_names(group: str) -> None:
     assert group_name_problem(group) is None
 

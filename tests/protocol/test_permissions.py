@@ -68,9 +68,9 @@ def test_roles_are_kept_deduplicated_in_order() -> None:
 
 def test_roles_from_an_sdk_minted_token() -> None:
     client = WebPubSubServiceClient.from_connection_string(
-        f"Endpoint=http://127.0.0.1:18080;AccessKey={KEY};Version=1.0;", hub="chat")
-    roles = ["webpubsub.joinLeaveGroups.public.*", "webpubsub.sendToGroups.clientA.**",
-             "webpubsub.sendToGroup.ops"]
+        f"Endpoint=http://127.0.0.1:18080;AccessKey={KEY};Version=1.0;", hub="chat"
+    )
+    roles = ["webpubsub.joinLeaveGroups.public.*", "webpubsub.sendToGroups.clientA.**", "webpubsub.sendToGroup.ops"]
     token = client.get_client_access_token(roles=roles)["token"]
     audiences = client_audiences("ws", "127.0.0.1:18080", "chat")
     claims = validate_client_token(token, KEY, hub="chat", audiences=audiences)
@@ -156,7 +156,8 @@ def test_invalid_patterns_are_reported_and_grant_nothing(pattern: str, fragment:
 
 def test_invalid_literal_roles_and_misspelt_roles_are_reported() -> None:
     permissions = Permissions(
-        ["webpubsub.sendToGroup.   ", "webpubsub.SendToGroup", "webpubsub.sendToGroup.ok", "app.role"])
+        ["webpubsub.sendToGroup.   ", "webpubsub.SendToGroup", "webpubsub.sendToGroup.ok", "app.role"]
+    )
     reasons = dict(permissions.ignored_roles)
     assert set(reasons) == {"webpubsub.sendToGroup.   ", "webpubsub.SendToGroup"}
     assert "whitespace" in reasons["webpubsub.sendToGroup.   "]
@@ -257,8 +258,13 @@ def test_unknown_permission_names(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "name"),
-    [("sendToGroup", SEND), ("SENDTOGROUP", SEND), ("sendtogroup", SEND),
-     ("joinLeaveGroup", JOIN_LEAVE), ("JoinLeaveGroup", JOIN_LEAVE)],
+    [
+        ("sendToGroup", SEND),
+        ("SENDTOGROUP", SEND),
+        ("sendtogroup", SEND),
+        ("joinLeaveGroup", JOIN_LEAVE),
+        ("JoinLeaveGroup", JOIN_LEAVE),
+    ],
 )
 def test_permission_names(text: str, name: str) -> None:
     assert parse_permission_name(text) == name
@@ -276,7 +282,8 @@ def test_empty_target_is_refused() -> None:
 def test_forbidden_send_message() -> None:
     assert Permissions().forbidden_reason("send", "ops") == (
         "No permission to send to group 'ops'. The connection needs role 'webpubsub.sendToGroup' or "
-        "'webpubsub.sendToGroup.ops' (grant it in the client access token or via the REST API).")
+        "'webpubsub.sendToGroup.ops' (grant it in the client access token or via the REST API)."
+    )
 
 
 @pytest.mark.parametrize("action", ["join", "leave"])

@@ -341,8 +341,10 @@ def test_future_nbf_is_refused_but_skew_is_tolerated() -> None:
     assert check_client(skewed).roles == ()
 
 
-@pytest.mark.parametrize(("token", "reason"), [(None, "missing"), ("", "missing"), ("abc", "malformed"),
-                                               ("a.b.c", "malformed"), ("e30.e30.", "bad-algorithm")])
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [(None, "missing"), ("", "missing"), ("abc", "malformed"), ("a.b.c", "malformed"), ("e30.e30.", "bad-algorithm")],
+)
 def test_missing_and_malformed(token: str | None, reason: str) -> None:
     error = reason_of(check_client, token)
     assert error.reason == reason
@@ -416,8 +418,14 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self.seen.append({"method": self.command, "path": self.path, "host": self.headers["Host"],
-                          "authorization": self.headers.get("Authorization", "")})
+        self.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "host": self.headers["Host"],
+                "authorization": self.headers.get("Authorization", ""),
+            }
+        )
         status = {"POST": 202 if "/:send" in self.path else 204, "PUT": 200, "DELETE": 204, "HEAD": 200}
         self.send_response(status.get(self.command, 200))
         self.send_header("Content-Length", "0")
@@ -446,7 +454,7 @@ def recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
 
 def _bearer(request: dict[str, str]) -> str:
     assert request["authorization"].startswith("Bearer ")
-    return request["authorization"][len("Bearer "):]
+    return request["authorization"][len("Bearer ") :]
 
 
 def test_sdk_rest_tokens_validate_for_their_own_requests(recorder) -> None:
@@ -467,8 +475,9 @@ def test_sdk_rest_tokens_validate_for_their_own_requests(recorder) -> None:
         assert claims["exp"] == pytest.approx(time.time() + 60, abs=5)
     # A token is bound to its own request.
     first, second = seen[0], seen[1]
-    error = reason_of(validate_rest_token, _bearer(first), KEY,
-                      request_urls=rest_audiences("http", second["host"], second["path"]))
+    error = reason_of(
+        validate_rest_token, _bearer(first), KEY, request_urls=rest_audiences("http", second["host"], second["path"])
+    )
     assert error.reason == "wrong-audience"
 
 
@@ -489,8 +498,9 @@ def test_sdk_rest_token_carries_the_user_claim(recorder) -> None:
     connection_string, seen = recorder
     sdk(connection_string, HUB, user="bob").send_to_connection("c1", "x")
     request = seen[0]
-    claims = validate_rest_token(_bearer(request), KEY,
-                                 request_urls=rest_audiences("http", request["host"], request["path"]))
+    claims = validate_rest_token(
+        _bearer(request), KEY, request_urls=rest_audiences("http", request["host"], request["path"])
+    )
     assert claims["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"] == "bob"
 
 
@@ -506,17 +516,23 @@ def test_sdk_rest_token_carries_the_user_claim(recorder) -> None:
 )
 def test_rest_audience_forms_other_signers_use(audience_form: str) -> None:
     path, query = "/api/hubs/chat/groups/g%201%2Fx/:send", "excluded=c%201&api-version=2024-12-01"
-    audience = audience_form.format(base="http://localhost", BASE="HTTP://LOCALHOST", path=path, query=query,
-                                    decoded_path="/api/hubs/chat/groups/g 1/x/:send",
-                                    base_default_port="http://localhost:80")
+    audience = audience_form.format(
+        base="http://localhost",
+        BASE="HTTP://LOCALHOST",
+        path=path,
+        query=query,
+        decoded_path="/api/hubs/chat/groups/g 1/x/:send",
+        base_default_port="http://localhost:80",
+    )
     token = jwt.encode({"aud": audience, "exp": int(time.time()) + 60}, KEY, algorithm="HS256")
     urls = rest_audiences("http", "localhost", f"{path}?{query}")
     assert validate_rest_token(token, KEY, request_urls=urls)["aud"] == audience
 
 
 def test_rest_audience_of_another_path_is_refused() -> None:
-    token = jwt.encode({"aud": "http://localhost/api/hubs/chat/:send", "exp": int(time.time()) + 60}, KEY,
-                       algorithm="HS256")
+    token = jwt.encode(
+        {"aud": "http://localhost/api/hubs/chat/:send", "exp": int(time.time()) + 60}, KEY, algorithm="HS256"
+    )
     urls = rest_audiences("http", "localhost", "/api/hubs/other/:send?api-version=2024-12-01")
     assert reason_of(validate_rest_token, token, KEY, request_urls=urls).reason == "wrong-audience"
 

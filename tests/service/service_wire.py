@@ -111,13 +111,13 @@ class WireClient:
 
 def connect_to(url: str, protocols: list[str] | None = None, **options: Any) -> connect:
     """``websockets`` connect with the settings every test wants (no proxy, no compression)."""
-    return connect(url, subprotocols=protocols, proxy=None, compression=None, open_timeout=TIMEOUT,
-                   ping_interval=None, **options)
+    return connect(
+        url, subprotocols=protocols, proxy=None, compression=None, open_timeout=TIMEOUT, ping_interval=None, **options
+    )
 
 
 @asynccontextmanager
-async def open_client(url: str, *protocols: str, handshake: bool = True,
-                      **options: Any) -> AsyncIterator[WireClient]:
+async def open_client(url: str, *protocols: str, handshake: bool = True, **options: Any) -> AsyncIterator[WireClient]:
     """Connect, offering ``protocols`` in order; with a subprotocol, read the ``connected`` message first."""
     async with connect_to(url, list(protocols) or None, **options) as ws:
         client = WireClient(ws)

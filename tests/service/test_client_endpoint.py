@@ -87,10 +87,14 @@ async def test_expired_token_is_401(local_service: LocalService) -> None:
     hub = new_hub()
     now = int(time.time())
     # Beyond the service's 5-minute clock-skew leeway.
-    token = jwt.encode({"aud": f"{local_service.endpoint}/client/hubs/{hub}", "iat": now - 7200, "exp": now - 3600,
-                        "sub": "old"}, local_service.access_key, algorithm="HS256")
-    status, body = await rejection(f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}",
-                                   [PLAIN])
+    token = jwt.encode(
+        {"aud": f"{local_service.endpoint}/client/hubs/{hub}", "iat": now - 7200, "exp": now - 3600, "sub": "old"},
+        local_service.access_key,
+        algorithm="HS256",
+    )
+    status, body = await rejection(
+        f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}", [PLAIN]
+    )
     assert status == 401
     assert "expired" in body
 
@@ -98,8 +102,9 @@ async def test_expired_token_is_401(local_service: LocalService) -> None:
 async def test_token_for_another_hub_is_401(local_service: LocalService) -> None:
     hub, other = new_hub(), new_hub()
     token = token_of(mint_url(local_service, other, user_id="ann"))
-    status, body = await rejection(f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}",
-                                   [PLAIN])
+    status, body = await rejection(
+        f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}", [PLAIN]
+    )
     assert status == 401
     assert f"not for hub '{hub}'" in body
 
@@ -108,8 +113,9 @@ async def test_token_for_another_port_is_401(local_service: LocalService) -> Non
     hub = new_hub()
     elsewhere = f"Endpoint=http://127.0.0.1:{local_service.port + 1};AccessKey={local_service.access_key};Version=1.0;"
     token = token_of(mint_url(elsewhere, hub, user_id="ann"))
-    status, body = await rejection(f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}",
-                                   [PLAIN])
+    status, body = await rejection(
+        f"ws://127.0.0.1:{local_service.port}/client/hubs/{hub}?access_token={token}", [PLAIN]
+    )
     assert status == 401
     assert "not for hub" in body and str(local_service.port + 1) in body
 
@@ -191,14 +197,12 @@ async def test_connected_message_names_connection_and_user(local_service: LocalS
         assert anonymous.connected.get("userId") is None
         assert reliable.connected["userId"] == "ann"
         assert reliable.connected["reconnectionToken"]
-        ids = {ann.connected["connectionId"], anonymous.connected["connectionId"],
-               reliable.connected["connectionId"]}
+        ids = {ann.connected["connectionId"], anonymous.connected["connectionId"], reliable.connected["connectionId"]}
         assert len(ids) == 3, "every connection gets its own id"
 
 
 async def test_connected_is_the_first_frame_even_with_initial_groups(local_service: LocalService) -> None:
-    async with open_client(mint_url(local_service, new_hub(), groups=["a", "b"]), PLAIN,
-                           handshake=False) as client:
+    async with open_client(mint_url(local_service, new_hub(), groups=["a", "b"]), PLAIN, handshake=False) as client:
         first = await client.recv()
         assert first["type"] == "system" and first["event"] == "connected"
 
@@ -210,11 +214,14 @@ async def test_initial_groups_come_from_the_token(local_service: LocalService) -
         open_client(mint_url(local_service, hub, user_id="pub", roles=ALL_ROLES), PLAIN) as publisher,
     ):
         for ack_id, group in enumerate(["lab", "ops", "elsewhere"], start=1):
-            await publisher.request({"type": "sendToGroup", "group": group, "dataType": "text", "data": group,
-                                     "ackId": ack_id})
+            await publisher.request(
+                {"type": "sendToGroup", "group": group, "dataType": "text", "data": group, "ackId": ack_id}
+            )
         frames = await subscriber.until_pong()
-        assert [(f["group"], f["data"], f["fromUserId"]) for f in frames] == [("lab", "lab", "pub"),
-                                                                              ("ops", "ops", "pub")]
+        assert [(f["group"], f["data"], f["fromUserId"]) for f in frames] == [
+            ("lab", "lab", "pub"),
+            ("ops", "ops", "pub"),
+        ]
 
 
 # ---- simple (raw) clients ------------------------------------------------------------------------
@@ -227,11 +234,17 @@ async def test_simple_client_receives_bare_frames(local_service: LocalService) -
         open_client(mint_url(local_service, hub, roles=ALL_ROLES), PLAIN) as publisher,
     ):
         assert simple.protocol is None
-        sends = [("text", "hi"), ("json", {"a": [1, 2]}), ("json", "hello"), ("json", 42),
-                 ("binary", base64.b64encode(b"\x00\x01\xff").decode())]
+        sends = [
+            ("text", "hi"),
+            ("json", {"a": [1, 2]}),
+            ("json", "hello"),
+            ("json", 42),
+            ("binary", base64.b64encode(b"\x00\x01\xff").decode()),
+        ]
         for ack_id, (data_type, data) in enumerate(sends, start=1):
-            await publisher.request({"type": "sendToGroup", "group": "lab", "dataType": data_type, "data": data,
-                                     "ackId": ack_id})
+            await publisher.request(
+                {"type": "sendToGroup", "group": "lab", "dataType": data_type, "data": data, "ackId": ack_id}
+            )
         received = [await simple.recv_raw() for _ in sends]
         assert received[0] == "hi"
         assert json.loads(received[1]) == {"a": [1, 2]} and isinstance(received[1], str)
@@ -248,14 +261,21 @@ async def test_simple_client_in_send_to_group_mode_publishes_each_frame(local_se
     hub = new_hub()
     async with (
         open_client(mint_url(local_service, hub, user_id="sub", groups=["lab"]), PLAIN) as subscriber,
-        open_client(raw_publisher_url(local_service, hub, "lab", user_id="raw", roles=["webpubsub.sendToGroup"],
-                                      groups=["lab"])) as raw,
+        open_client(
+            raw_publisher_url(local_service, hub, "lab", user_id="raw", roles=["webpubsub.sendToGroup"], groups=["lab"])
+        ) as raw,
     ):
         await raw.send("plain text")
         await raw.send(b"\x01\x02")
         first, second = await subscriber.recv(), await subscriber.recv()
-        assert first == {"type": "message", "from": "group", "group": "lab", "fromUserId": "raw",
-                         "dataType": "text", "data": "plain text"}
+        assert first == {
+            "type": "message",
+            "from": "group",
+            "group": "lab",
+            "fromUserId": "raw",
+            "dataType": "text",
+            "data": "plain text",
+        }
         assert (second["dataType"], second["data"]) == ("binary", "AQI=")
         # Without noEcho the raw publisher, a member of the group, gets its own frames back.
         assert await raw.recv_raw() == "plain text"
@@ -266,8 +286,11 @@ async def test_simple_client_send_to_group_mode_with_no_echo(local_service: Loca
     hub = new_hub()
     async with (
         open_client(mint_url(local_service, hub, groups=["lab"]), PLAIN) as subscriber,
-        open_client(raw_publisher_url(local_service, hub, "lab", "&noEcho=true", roles=["webpubsub.sendToGroup"],
-                                      groups=["lab"])) as raw,
+        open_client(
+            raw_publisher_url(
+                local_service, hub, "lab", "&noEcho=true", roles=["webpubsub.sendToGroup"], groups=["lab"]
+            )
+        ) as raw,
         open_client(mint_url(local_service, hub, roles=ALL_ROLES), PLAIN) as other,
     ):
         await raw.send("one")

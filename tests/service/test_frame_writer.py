@@ -86,8 +86,9 @@ async def next_tick() -> None:
 # ---- headers -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("length", "header_size"), [(0, 2), (1, 2), (125, 2), (126, 4), (127, 4), (65535, 4),
-                                                    (65536, 10), (70000, 10)])
+@pytest.mark.parametrize(
+    ("length", "header_size"), [(0, 2), (1, 2), (125, 2), (126, 4), (127, 4), (65535, 4), (65536, 10), (70000, 10)]
+)
 def test_frame_header_uses_the_shortest_length_form(length: int, header_size: int) -> None:
     payload = bytes(range(256)) * (length // 256) + bytes(range(length % 256))
     for opcode, expected in ((OPCODE_TEXT, Opcode.TEXT), (OPCODE_BINARY, Opcode.BINARY)):
@@ -154,8 +155,11 @@ async def test_a_closing_transport_drops_the_queue(pair: SocketPair) -> None:
 async def test_overflow_callback_when_an_unread_backlog_passes_the_limit(pair: SocketPair) -> None:
     overflows: list[int] = []
     limit = 64 * 1024
-    writer = FrameWriter(pair.transport, limit=limit,  # type: ignore[arg-type]
-                         on_overflow=lambda: overflows.append(writer.backlog))
+    writer = FrameWriter(
+        pair.transport,
+        limit=limit,  # type: ignore[arg-type]
+        on_overflow=lambda: overflows.append(writer.backlog),
+    )
     chunk = b"x" * 8192
     ticks = 0
     while not overflows and ticks < 1000:  # the peer never reads
@@ -178,8 +182,11 @@ async def test_a_burst_larger_than_the_limit_to_a_reading_peer_is_written_whole(
     """A recovery replay can exceed the limit (the reliable outbox allows 16 MB); it is one tick's
     burst to a client that is keeping up, not a stuck client."""
     overflows: list[None] = []
-    writer = FrameWriter(pair.transport, limit=4096,  # type: ignore[arg-type]
-                         on_overflow=lambda: overflows.append(None))
+    writer = FrameWriter(
+        pair.transport,
+        limit=4096,  # type: ignore[arg-type]
+        on_overflow=lambda: overflows.append(None),
+    )
     replay = [f"{i:04d}".encode() * 256 for i in range(50)]  # 50 KB
     for frame in replay:
         writer.send_text(frame)

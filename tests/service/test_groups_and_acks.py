@@ -61,10 +61,17 @@ async def test_send_to_group_fans_out_to_every_member_with_from_user_id(local_se
         open_client(mint_url(local_service, hub, user_id="c", groups=["other"]), PLAIN) as c,
         open_client(mint_url(local_service, hub, user_id="pub", roles=ALL_ROLES), PLAIN) as publisher,
     ):
-        await publisher.request({"type": "sendToGroup", "group": "lab", "dataType": "json", "data": {"x": [1, 2]},
-                                 "ackId": 1})
-        expected = {"type": "message", "from": "group", "group": "lab", "fromUserId": "pub", "dataType": "json",
-                    "data": {"x": [1, 2]}}
+        await publisher.request(
+            {"type": "sendToGroup", "group": "lab", "dataType": "json", "data": {"x": [1, 2]}, "ackId": 1}
+        )
+        expected = {
+            "type": "message",
+            "from": "group",
+            "group": "lab",
+            "fromUserId": "pub",
+            "dataType": "json",
+            "data": {"x": [1, 2]},
+        }
         assert await a.recv() == expected
         assert await b.recv() == {**expected, "sequenceId": 1}
         assert data_frames(await c.until_pong()) == []
@@ -80,8 +87,10 @@ async def test_anonymous_sender_has_no_user_id(local_service: LocalService) -> N
         assert (await member.recv()).get("fromUserId") is None
 
 
-@pytest.mark.parametrize(("data_type", "data"), [("json", "a string"), ("json", [1, None, True]), ("json", 3.5),
-                                                 ("text", ""), ("binary", "AAEC"), ("binary", "")])
+@pytest.mark.parametrize(
+    ("data_type", "data"),
+    [("json", "a string"), ("json", [1, None, True]), ("json", 3.5), ("text", ""), ("binary", "AAEC"), ("binary", "")],
+)
 async def test_every_data_type_arrives_unchanged(local_service: LocalService, data_type: str, data: Any) -> None:
     async with open_client(mint_url(local_service, new_hub(), roles=ALL_ROLES, groups=["lab"]), PLAIN) as client:
         await client.send({"type": "sendToGroup", "group": "lab", "dataType": data_type, "data": data})
@@ -126,8 +135,11 @@ async def test_sending_to_an_empty_group_succeeds(local_service: LocalService) -
 
 
 def forbidden(ack: dict[str, Any], verb: str, group: str) -> bool:
-    return (ack["success"] is False and ack["error"]["name"] == "Forbidden"
-            and f"No permission to {verb} group '{group}'" in ack["error"]["message"])
+    return (
+        ack["success"] is False
+        and ack["error"]["name"] == "Forbidden"
+        and f"No permission to {verb} group '{group}'" in ack["error"]["message"]
+    )
 
 
 async def test_no_roles_forbid_every_group_operation(local_service: LocalService) -> None:
@@ -141,7 +153,8 @@ async def test_any_group_roles_allow_every_group(local_service: LocalService) ->
     async with open_client(mint_url(local_service, new_hub(), roles=ALL_ROLES), PLAIN) as client:
         for ack_id, group in enumerate(["a", "b.c", "Room 1"], start=1):
             assert await client.request({"type": "joinGroup", "group": group, "ackId": ack_id * 10}) == success(
-                ack_id * 10)
+                ack_id * 10
+            )
             assert await client.request(send(group, "x", ack_id * 10 + 1)) == success(ack_id * 10 + 1)
 
 
@@ -152,8 +165,9 @@ async def test_one_group_roles_allow_exactly_that_group(local_service: LocalServ
         assert await client.request(send("lab.a", "x", 2)) == success(2)
         assert await client.request({"type": "leaveGroup", "group": "lab.a", "ackId": 3}) == success(3)
         for ack_id, group in ((4, "lab"), (5, "lab.ab"), (6, "LAB.A")):
-            assert forbidden(await client.request({"type": "joinGroup", "group": group, "ackId": ack_id}), "join",
-                             group)
+            assert forbidden(
+                await client.request({"type": "joinGroup", "group": group, "ackId": ack_id}), "join", group
+            )
         assert forbidden(await client.request(send("lab.b", "x", 7)), "send to", "lab.b")
 
 
@@ -170,10 +184,10 @@ async def test_wildcard_roles_allow_matching_groups(local_service: LocalService)
     roles = ["webpubsub.joinLeaveGroups.room.*", "webpubsub.sendToGroups.team.**"]
     async with open_client(mint_url(local_service, new_hub(), roles=roles), PLAIN) as client:
         assert await client.request({"type": "joinGroup", "group": "room.1", "ackId": 1}) == success(1)
-        assert forbidden(await client.request({"type": "joinGroup", "group": "room.1.x", "ackId": 2}), "join",
-                         "room.1.x")
-        assert forbidden(await client.request({"type": "joinGroup", "group": "team.a", "ackId": 3}), "join",
-                         "team.a")
+        assert forbidden(
+            await client.request({"type": "joinGroup", "group": "room.1.x", "ackId": 2}), "join", "room.1.x"
+        )
+        assert forbidden(await client.request({"type": "joinGroup", "group": "team.a", "ackId": 3}), "join", "team.a")
         assert await client.request(send("team.a.b", "x", 4)) == success(4)
         assert forbidden(await client.request(send("room.1", "x", 5)), "send to", "room.1")
 
@@ -217,8 +231,12 @@ async def test_repeated_successful_ack_id_is_duplicate_and_not_executed_again(lo
     ):
         assert await client.request(send("lab", "first", 5)) == success(5)
         duplicate = await client.request(send("lab", "second", 5))
-        assert duplicate == {"type": "ack", "ackId": 5, "success": False,
-                             "error": {"name": "Duplicate", "message": "Message with ack-id: 5 has been processed"}}
+        assert duplicate == {
+            "type": "ack",
+            "ackId": 5,
+            "success": False,
+            "error": {"name": "Duplicate", "message": "Message with ack-id: 5 has been processed"},
+        }
         # The ackId space is shared by every request type.
         assert (await client.request({"type": "joinGroup", "group": "lab", "ackId": 5}))["error"]["name"] == "Duplicate"
         assert [f["data"] for f in data_frames(await member.until_pong())] == ["first"]
@@ -261,8 +279,9 @@ async def test_ping_gets_pong(local_service: LocalService, protocol: str) -> Non
 async def test_event_gets_internal_server_error_ack(local_service: LocalService, data_type: str) -> None:
     data = {"json": {"a": 1}, "text": "t", "binary": "AQI="}[data_type]
     async with open_client(mint_url(local_service, new_hub()), PLAIN) as client:
-        ack = await client.request({"type": "event", "event": "chat.send", "dataType": data_type, "data": data,
-                                    "ackId": 3})
+        ack = await client.request(
+            {"type": "event", "event": "chat.send", "dataType": data_type, "data": data, "ackId": 3}
+        )
         assert ack["success"] is False and ack["ackId"] == 3
         assert ack["error"]["name"] == "InternalServerError"
         assert "chat.send" in ack["error"]["message"]

@@ -68,8 +68,9 @@ async def assert_only_bystander_left(service: LocalService, hub: str, bystander:
             break
         await asyncio.sleep(0.02)
     assert await session_ids(service, hub) == expected
-    ack = await bystander.request({"type": "sendToGroup", "group": "lab", "dataType": "text", "data": "still here",
-                                   "ackId": 99})
+    ack = await bystander.request(
+        {"type": "sendToGroup", "group": "lab", "dataType": "text", "data": "still here", "ackId": 99}
+    )
     assert ack["success"] is True
     frames = await bystander.until_pong()
     assert [f["data"] for f in frames if f["type"] == "message"] == ["still here"]
@@ -127,7 +128,9 @@ async def test_invalid_frame_ends_a_reliable_session_for_good(fresh_service: Loc
         await offender.send("{oops")
         await offender.expect_close(1007)
         connected = offender.connected
-    recovery = (f"{url}&awps_connection_id={connected['connectionId']}"
-                f"&awps_reconnection_token={quote(connected['reconnectionToken'])}")
+    recovery = (
+        f"{url}&awps_connection_id={connected['connectionId']}"
+        f"&awps_reconnection_token={quote(connected['reconnectionToken'])}"
+    )
     async with open_client(recovery, RELIABLE, handshake=False) as retry:
         await retry.expect_close(1008)

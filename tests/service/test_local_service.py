@@ -54,8 +54,9 @@ def test_a_random_access_key_is_generated_unless_given() -> None:
         assert first.port != second.port
 
 
-@pytest.mark.parametrize(("key", "complaint"), [("short", "5 bytes"), ("k" * 40 + ";", "';'"),
-                                                (" " + "k" * 40, "whitespace")])
+@pytest.mark.parametrize(
+    ("key", "complaint"), [("short", "5 bytes"), ("k" * 40 + ";", "';'"), (" " + "k" * 40, "whitespace")]
+)
 def test_an_unusable_access_key_is_refused_clearly(key: str, complaint: str) -> None:
     with pytest.raises(ValueError, match="access_key is not usable") as error:
         LocalService(access_key=key)
@@ -127,6 +128,7 @@ async def test_works_while_the_callers_event_loop_is_running() -> None:
     with LocalService() as service:
         url = mint_url(service, "stream", roles=ALL_ROLES, groups=["lab"])
         async with open_client(url, PLAIN) as client:
-            ack = await client.request({"type": "sendToGroup", "group": "lab", "dataType": "text", "data": "x",
-                                        "ackId": 1})
+            ack = await client.request(
+                {"type": "sendToGroup", "group": "lab", "dataType": "text", "data": "x", "ackId": 1}
+            )
             assert ack["success"] is True

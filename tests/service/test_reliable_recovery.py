@@ -48,8 +48,9 @@ async def publish(publisher: WireClient, group: str, texts: list[str], ack_id: i
     """Fire-and-forget sends, then one acked send as a barrier: all of them are fanned out on return."""
     for text in texts[:-1]:
         await publisher.send({"type": "sendToGroup", "group": group, "dataType": "text", "data": text})
-    ack = await publisher.request({"type": "sendToGroup", "group": group, "dataType": "text", "data": texts[-1],
-                                   "ackId": ack_id})
+    ack = await publisher.request(
+        {"type": "sendToGroup", "group": group, "dataType": "text", "data": texts[-1], "ackId": ack_id}
+    )
     assert ack["success"] is True
 
 

@@ -53,8 +53,16 @@ class Rest:
         payload = {"aud": url, "exp": int(time.time()) + 60, **claims}
         return jwt.encode(payload, self.service.access_key, algorithm="HS256")
 
-    async def __call__(self, method: str, path: str, *, data: Any = None, content_type: str | None = None,
-                       authorization: str | None = "sign", hub_path: bool = True) -> Answer:
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: Any = None,
+        content_type: str | None = None,
+        authorization: str | None = "sign",
+        hub_path: bool = True,
+    ) -> Answer:
         """``path`` is below ``/api/hubs/{hub}/`` (or absolute with ``hub_path=False``), already encoded."""
         url = f"{self.service.endpoint}/api/hubs/{self.hub}/{path}" if hub_path else f"{self.service.endpoint}{path}"
         headers = {}
@@ -65,8 +73,9 @@ class Rest:
         elif authorization is not None:
             headers["Authorization"] = authorization
         skip = () if content_type is not None else ("Content-Type",)
-        async with self.session.request(method, URL(url, encoded=True), data=data, headers=headers,
-                                        skip_auto_headers=skip) as response:
+        async with self.session.request(
+            method, URL(url, encoded=True), data=data, headers=headers, skip_auto_headers=skip
+        ) as response:
             text = await response.text()
             body: Any = None
             if text:
@@ -96,8 +105,13 @@ async def test_missing_or_wrong_bearer_is_401_with_a_readable_body(rest: Rest) -
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
 
     other_url = f"{rest.service.endpoint}/api/hubs/{rest.hub}/:closeConnections?{API}"
-    wrong_audience = await rest("POST", f":send?{API}", data=b"{}", content_type="application/json",
-                                authorization="Bearer " + rest.bearer(other_url))
+    wrong_audience = await rest(
+        "POST",
+        f":send?{API}",
+        data=b"{}",
+        content_type="application/json",
+        authorization="Bearer " + rest.bearer(other_url),
+    )
     assert wrong_audience.status == 401
     assert "sign the exact request URL" in wrong_audience.error["message"]
 
@@ -142,8 +156,9 @@ async def test_path_segments_are_decoded_exactly_once(local_service: LocalServic
     names = ["a/b", "a+b", "a b", "%20", "ü/ß", "?#&="]
     async with open_client(mint_url(local_service, rest.hub, user_id="u", groups=names), PLAIN) as client:
         for name in names:
-            answer = await rest("POST", f"groups/{quote(name, safe='')}/:send?{API}", data=name.encode(),
-                                content_type="text/plain")
+            answer = await rest(
+                "POST", f"groups/{quote(name, safe='')}/:send?{API}", data=name.encode(), content_type="text/plain"
+            )
             assert answer.status == 202
             assert (await client.recv())["group"] == name
         literal_plus = await rest("POST", f"groups/a+b/:send?{API}", data=b"x", content_type="text/plain")
@@ -181,8 +196,9 @@ async def test_filter_sees_the_protocol(local_service: LocalService, rest: Rest)
         open_client(mint_url(local_service, rest.hub, user_id="simple")) as simple,
     ):
         only_simple = quote("protocol eq null", safe="")
-        assert (await rest("POST", f":send?{API}&filter={only_simple}", data=b"raw",
-                           content_type="text/plain")).status == 202
+        assert (
+            await rest("POST", f":send?{API}&filter={only_simple}", data=b"raw", content_type="text/plain")
+        ).status == 202
         assert await simple.recv_raw() == "raw"
         assert data_frames(await json_client.until_pong()) == []
         only_json = quote(f"protocol eq '{PLAIN}'", safe="")
@@ -200,12 +216,15 @@ async def test_unsupported_content_type_is_415(local_service: LocalService, rest
         assert data_frames(await client.until_pong()) == []
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    (b"", "not valid JSON"),
-    (b"{'single': 'quotes'}", "not valid JSON"),
-    (b"[NaN]", "not valid JSON"),
-    (b"\xff", "not valid utf-8"),
-])
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"", "not valid JSON"),
+        (b"{'single': 'quotes'}", "not valid JSON"),
+        (b"[NaN]", "not valid JSON"),
+        (b"\xff", "not valid utf-8"),
+    ],
+)
 async def test_invalid_json_bodies_are_400(rest: Rest, body: bytes, problem: str) -> None:
     answer = await rest("POST", f":send?{API}", data=body, content_type="application/json")
     assert answer.status == 400
@@ -215,8 +234,9 @@ async def test_invalid_json_bodies_are_400(rest: Rest, body: bytes, problem: str
 async def test_body_limit_is_1_mib(local_service: LocalService, rest: Rest) -> None:
     limit = 1024 * 1024
     async with open_client(mint_url(local_service, rest.hub, user_id="u")) as simple:
-        at_limit = await rest("POST", f"users/u/:send?{API}", data=b"\x00" * limit,
-                              content_type="application/octet-stream")
+        at_limit = await rest(
+            "POST", f"users/u/:send?{API}", data=b"\x00" * limit, content_type="application/octet-stream"
+        )
         assert at_limit.status == 202
         assert len(await simple.recv_raw()) == limit
     too_big = await rest("POST", f":send?{API}", data=b"\x00" * (limit + 1), content_type="application/octet-stream")
@@ -235,15 +255,17 @@ async def test_body_limit_is_1_mib(local_service: LocalService, rest: Rest) -> N
 
 async def test_message_ttl_is_validated(rest: Rest) -> None:
     for ttl, status in (("0", 202), ("300", 202), ("301", 400), ("-1", 400), ("x", 400)):
-        answer = await rest("POST", f"connections/c/:send?{API}&messageTtlSeconds={ttl}", data=b"1",
-                            content_type="application/json")
+        answer = await rest(
+            "POST", f"connections/c/:send?{API}&messageTtlSeconds={ttl}", data=b"1", content_type="application/json"
+        )
         assert answer.status == status, ttl
 
 
 async def test_bad_filter_error_points_at_the_offending_part(rest: Rest) -> None:
     expression = "userId eq 'a' and length(groups) gt 'x'"
-    answer = await rest("POST", f":send?{API}&filter={quote(expression, safe='')}", data=b"1",
-                        content_type="application/json")
+    answer = await rest(
+        "POST", f":send?{API}&filter={quote(expression, safe='')}", data=b"1", content_type="application/json"
+    )
     assert answer.status == 400
     assert answer.error["target"] == "filter"
     assert f"''x'' at position {expression.index(chr(39) + 'x')}" in answer.error["message"]  # the 'x' literal
@@ -267,7 +289,7 @@ async def test_list_connections_next_link_is_absolute_and_follows(local_service:
         assert parts.path == f"/api/hubs/{rest.hub}/groups/{encoded}/connections"
         query = parse_qs(parts.query)
         assert (query["maxpagesize"], query["top"]) == (["2"], ["1"])
-        second = await rest("GET", next_link[len(local_service.endpoint):], hub_path=False)
+        second = await rest("GET", next_link[len(local_service.endpoint) :], hub_path=False)
         assert second.status == 200
         assert second.body["nextLink"] is None
         found = {m["connectionId"]: m["userId"] for m in first.body["value"] + second.body["value"]}
@@ -277,8 +299,18 @@ async def test_list_connections_next_link_is_absolute_and_follows(local_service:
         assert (len(capped.body["value"]), capped.body["nextLink"]) == (2, None)  # top reached: no next page
 
 
-@pytest.mark.parametrize("query", ["maxpagesize=0", "maxpagesize=201", "maxpagesize=x", "top=0",
-                                   "top=1&top=2", "continuationToken=%FF%FF", "continuationToken="])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "maxpagesize=0",
+        "maxpagesize=201",
+        "maxpagesize=x",
+        "top=0",
+        "top=1&top=2",
+        "continuationToken=%FF%FF",
+        "continuationToken=",
+    ],
+)
 async def test_list_connections_rejects_bad_paging_parameters(rest: Rest, query: str) -> None:
     answer = await rest("GET", f"groups/g/connections?{API}&{query}")
     assert answer.status == 400, answer.body
@@ -299,21 +331,25 @@ async def test_add_to_groups_by_filter(local_service: LocalService, rest: Rest) 
         assert (await alice.recv())["group"] == "room"
         assert data_frames(await bob.until_pong()) == []
         nobody = b'{"groups": ["room"], "filter": "userId eq \'nobody\'"}'
-        assert (await rest("POST", f":removeFromGroups?{API}", data=nobody,
-                           content_type="application/json")).status == 200
+        assert (
+            await rest("POST", f":removeFromGroups?{API}", data=nobody, content_type="application/json")
+        ).status == 200
         await rest("POST", f"groups/room/:send?{API}", data=b"still", content_type="text/plain")
         assert (await alice.recv())["data"] == "still"
 
 
-@pytest.mark.parametrize(("body", "status", "problem"), [
-    (b'{"groups": []}', 400, "non-empty list"),
-    (b'{"filter": "userId eq \'a\'"}', 400, "non-empty list"),
-    (b'{"groups": ["ok", "  "]}', 400, "only whitespace"),
-    (b'{"groups": ["ok"], "filter": 3}', 400, '"filter" must be a string'),
-    (b'{"groups": ["ok"], "filter": "userId eq"}', 400, "position 9"),
-    (b'["ok"]', 400, "must be a JSON object"),
-    (b"{", 400, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "problem"),
+    [
+        (b'{"groups": []}', 400, "non-empty list"),
+        (b'{"filter": "userId eq \'a\'"}', 400, "non-empty list"),
+        (b'{"groups": ["ok", "  "]}', 400, "only whitespace"),
+        (b'{"groups": ["ok"], "filter": 3}', 400, '"filter" must be a string'),
+        (b'{"groups": ["ok"], "filter": "userId eq"}', 400, "position 9"),
+        (b'["ok"]', 400, "must be a JSON object"),
+        (b"{", 400, "not valid JSON"),
+    ],
+)
 async def test_add_to_groups_rejects_bad_bodies(rest: Rest, body: bytes, status: int, problem: str) -> None:
     answer = await rest("POST", f":addToGroups?{API}", data=body, content_type="application/json")
     assert answer.status == status
@@ -329,24 +365,33 @@ async def test_add_to_groups_needs_json(rest: Rest) -> None:
 
 
 async def test_generate_token_mints_a_working_client_token(local_service: LocalService, rest: Rest) -> None:
-    answer = await rest("POST", f":generateToken?userId=u%201&role=webpubsub.sendToGroup&minutesToExpire=3&{API}"
-                                "&group=g%2F1&group=g2&clientType=Default")
+    answer = await rest(
+        "POST",
+        f":generateToken?userId=u%201&role=webpubsub.sendToGroup&minutesToExpire=3&{API}"
+        "&group=g%2F1&group=g2&clientType=Default",
+    )
     assert answer.status == 200
     token = answer.body["token"]
     claims = jwt.decode(token, local_service.access_key, algorithms=["HS256"], options={"verify_aud": False})
     assert claims["aud"] == f"{local_service.endpoint}/client/hubs/{rest.hub}"
-    assert (claims["sub"], claims["role"], claims["webpubsub.group"]) == ("u 1", ["webpubsub.sendToGroup"],
-                                                                         ["g/1", "g2"])
+    assert (claims["sub"], claims["role"], claims["webpubsub.group"]) == (
+        "u 1",
+        ["webpubsub.sendToGroup"],
+        ["g/1", "g2"],
+    )
     url = f"ws://{local_service.endpoint[7:]}/client/hubs/{rest.hub}?access_token={token}"
     async with open_client(url, PLAIN) as client:
         assert client.connected["userId"] == "u 1"
 
 
-@pytest.mark.parametrize(("query", "code", "problem"), [
-    ("clientType=MQTT", "NotSupported", "no MQTT or Socket.IO endpoint"),
-    ("minutesToExpire=0", "Error.BadRequest", "minutesToExpire"),
-    ("group=%20", "Error.BadRequest", "only whitespace"),
-])
+@pytest.mark.parametrize(
+    ("query", "code", "problem"),
+    [
+        ("clientType=MQTT", "NotSupported", "no MQTT or Socket.IO endpoint"),
+        ("minutesToExpire=0", "Error.BadRequest", "minutesToExpire"),
+        ("group=%20", "Error.BadRequest", "only whitespace"),
+    ],
+)
 async def test_generate_token_rejects(rest: Rest, query: str, code: str, problem: str) -> None:
     answer = await rest("POST", f":generateToken?{query}&{API}")
     assert answer.status == 400

@@ -64,8 +64,11 @@ class Sdk:
         service can check them. The credential itself is never asked for a token.
         """
         client_class = WebPubSubServiceClient if flavour == SYNC else AioWebPubSubServiceClient
-        return cls(flavour, client_class(endpoint=endpoint, hub=hub, credential=_UnusedTokenCredential(),
-                                         authentication_policy=policy), hub)
+        return cls(
+            flavour,
+            client_class(endpoint=endpoint, hub=hub, credential=_UnusedTokenCredential(), authentication_policy=policy),
+            hub,
+        )
 
     async def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
         function = getattr(self.client, method)
@@ -184,8 +187,13 @@ async def test_send_to_all_honours_excluded_and_filter(local_service: LocalServi
         await assert_no_data(same_user)
         await assert_raw_next_is_marker(sdk, simple, "other")
 
-        await sdk("send_to_all", "user, not the excluded", content_type="text/plain",
-                  filter=f"userId eq '{USER}'", excluded=excluded)
+        await sdk(
+            "send_to_all",
+            "user, not the excluded",
+            content_type="text/plain",
+            filter=f"userId eq '{USER}'",
+            excluded=excluded,
+        )
         assert (await same_user.recv())["data"] == "user, not the excluded"
         await assert_no_data(in_group)
         await assert_raw_next_is_marker(sdk, simple, "other")
@@ -204,8 +212,14 @@ async def test_send_to_group_uses_from_group_and_encoded_names(local_service: Lo
         assert await simple_member.recv_raw() == '{"n": 1}'
         await assert_no_data(outsider)  # "room 1" is not "room 1/α+β?#%20&" cut at the '/'
 
-        await sdk("send_to_group", GROUP, b"\x07", content_type="application/octet-stream",
-                  excluded=[member.connected["connectionId"]], filter="userId ne null")
+        await sdk(
+            "send_to_group",
+            GROUP,
+            b"\x07",
+            content_type="application/octet-stream",
+            excluded=[member.connected["connectionId"]],
+            filter="userId ne null",
+        )
         assert await simple_member.recv_raw() == b"\x07"
         await assert_no_data(member)
         await assert_no_data(anonymous_member)
@@ -366,8 +380,11 @@ async def test_list_connections_pages_through_the_group(local_service: LocalServ
     urls = [url_for(local_service, sdk, user_id=f"u{i}" if i % 2 else None, groups=[GROUP]) for i in range(4)]
     urls.append(url_for(local_service, sdk, user_id="s4", groups=[GROUP]))
     async with (
-        open_client(urls[0], PLAIN) as c0, open_client(urls[1], PLAIN) as c1, open_client(urls[2], RELIABLE) as c2,
-        open_client(urls[3], RELIABLE) as c3, open_client(urls[4]) as c4,
+        open_client(urls[0], PLAIN) as c0,
+        open_client(urls[1], PLAIN) as c1,
+        open_client(urls[2], RELIABLE) as c2,
+        open_client(urls[3], RELIABLE) as c3,
+        open_client(urls[4]) as c4,
     ):
         expected = {(c.connected["connectionId"], c.connected["userId"]) for c in (c0, c1, c2, c3)}
         expected |= {(connection_id, "s4") for connection_id in connection_ids(local_service, sdk, "s4")}
@@ -459,8 +476,9 @@ async def test_aio_sdk_cuts_non_ascii_str_text(local_service: LocalService, sdk:
 
 
 async def test_get_client_access_token_with_the_access_key(local_service: LocalService, sdk: Sdk) -> None:
-    token = await sdk("get_client_access_token", user_id=USER, roles=["webpubsub.sendToGroup"], groups=[GROUP],
-                      minutes_to_expire=5)
+    token = await sdk(
+        "get_client_access_token", user_id=USER, roles=["webpubsub.sendToGroup"], groups=[GROUP], minutes_to_expire=5
+    )
     assert token["url"] == f"{token['baseUrl']}?access_token={token['token']}"
     assert token["baseUrl"] == f"ws://{local_service.endpoint[7:]}/client/hubs/{sdk.hub}"
     async with open_client(token["url"], PLAIN) as client:
@@ -474,12 +492,12 @@ async def test_get_client_access_token_through_generate_token(local_service: Loc
     policy = JwtCredentialPolicy(AzureKeyCredential(local_service.access_key))
     entra_style = Sdk.with_policy(sdk.flavour, local_service.endpoint, sdk.hub, policy)
     try:
-        token = await entra_style("get_client_access_token", user_id=USER, roles=ALL_ROLES, groups=[GROUP, "g2"],
-                                  minutes_to_expire=2)
+        token = await entra_style(
+            "get_client_access_token", user_id=USER, roles=ALL_ROLES, groups=[GROUP, "g2"], minutes_to_expire=2
+        )
     finally:
         await entra_style.close()
-    claims = jwt.decode(token["token"], local_service.access_key, algorithms=["HS256"],
-                        options={"verify_aud": False})
+    claims = jwt.decode(token["token"], local_service.access_key, algorithms=["HS256"], options={"verify_aud": False})
     assert (claims["sub"], claims["role"], claims["webpubsub.group"]) == (USER, ALL_ROLES, [GROUP, "g2"])
     assert claims["exp"] - claims["iat"] == 120
     async with open_client(token["url"], RELIABLE) as client:
@@ -496,15 +514,18 @@ async def test_send_request_reaches_health_and_add_remove_groups(local_service: 
         health = await sdk("send_request", HttpRequest("HEAD", "/api/health"))
         assert health.status_code == 200
         body = {"groups": [GROUP, "updates"], "filter": "userId eq 'alice'"}
-        added = await sdk("send_request", HttpRequest("POST", f"/api/hubs/{sdk.hub}/:addToGroups",
-                                                      params={"api-version": "2024-12-01"}, json=body))
+        added = await sdk(
+            "send_request",
+            HttpRequest("POST", f"/api/hubs/{sdk.hub}/:addToGroups", params={"api-version": "2024-12-01"}, json=body),
+        )
         assert added.status_code == 200
         await sdk("send_to_group", "updates", "for the room", content_type="text/plain")
         assert (await alice.recv())["group"] == "updates"
         await assert_no_data(bob)
 
-        removed = await sdk("send_request", HttpRequest("POST", f"/api/hubs/{sdk.hub}/:removeFromGroups",
-                                                        json={"groups": ["updates"]}))  # no filter: everyone
+        removed = await sdk(
+            "send_request", HttpRequest("POST", f"/api/hubs/{sdk.hub}/:removeFromGroups", json={"groups": ["updates"]})
+        )  # no filter: everyone
         assert removed.status_code == 200
         await sdk("send_to_group", "updates", "nobody", content_type="text/plain")
         await sdk("send_to_group", GROUP, "still in the other", content_type="text/plain")
@@ -548,11 +569,14 @@ async def test_not_found_errors(local_service: LocalService, sdk: Sdk) -> None:
         await sdk("grant_permission", "sendToGroup", "no-such-connection", target_name=GROUP)
 
 
-@pytest.mark.parametrize(("method", "args", "expression", "position"), [
-    ("send_to_all", (), "userId eq", 9),
-    ("send_to_group", (GROUP,), "length(userId) gt 'five'", 18),
-    ("send_to_user", (USER,), "nosuch eq 'x'", 0),
-])
+@pytest.mark.parametrize(
+    ("method", "args", "expression", "position"),
+    [
+        ("send_to_all", (), "userId eq", 9),
+        ("send_to_group", (GROUP,), "length(userId) gt 'five'", 18),
+        ("send_to_user", (USER,), "nosuch eq 'x'", 0),
+    ],
+)
 async def test_bad_filters_are_400_with_the_offending_part(
     sdk: Sdk, method: str, args: tuple[str, ...], expression: str, position: int
 ) -> None:
@@ -581,8 +605,9 @@ async def test_invalid_names_and_permissions_are_400(sdk: Sdk) -> None:
 async def test_forged_and_expired_bearer_tokens_are_401(local_service: LocalService, sdk: Sdk) -> None:
     wrong_key = f"Endpoint={local_service.endpoint};AccessKey={generate_access_key()};Version=1.0;"
     forged = Sdk.from_connection_string(sdk.flavour, wrong_key, sdk.hub)
-    expired = Sdk.with_policy(sdk.flavour, local_service.endpoint, sdk.hub,
-                              _ExpiredJwtPolicy(AzureKeyCredential(local_service.access_key)))
+    expired = Sdk.with_policy(
+        sdk.flavour, local_service.endpoint, sdk.hub, _ExpiredJwtPolicy(AzureKeyCredential(local_service.access_key))
+    )
     try:
         with pytest.raises(ClientAuthenticationError) as signed_elsewhere:
             await forged("send_to_all", "x", content_type="text/plain")
@@ -611,10 +636,14 @@ COVERAGE = {
     "close_group_connections": [test_close_all_group_and_user_connections],
     "close_user_connections": [test_close_all_group_and_user_connections],
     "connection_exists": [test_exists_checks],
-    "from_connection_string": [test_from_connection_string_accepts_the_port_form,
-                               test_forged_and_expired_bearer_tokens_are_401],
-    "get_client_access_token": [test_get_client_access_token_with_the_access_key,
-                                test_get_client_access_token_through_generate_token],
+    "from_connection_string": [
+        test_from_connection_string_accepts_the_port_form,
+        test_forged_and_expired_bearer_tokens_are_401,
+    ],
+    "get_client_access_token": [
+        test_get_client_access_token_with_the_access_key,
+        test_get_client_access_token_through_generate_token,
+    ],
     "grant_permission": [test_permissions_with_and_without_target_name, test_not_found_errors],
     "group_exists": [test_exists_checks],
     "has_permission": [test_permissions_with_and_without_target_name],
@@ -625,8 +654,11 @@ COVERAGE = {
     "remove_user_from_group": [test_user_group_membership],
     "revoke_permission": [test_permissions_with_and_without_target_name],
     "send_request": [test_send_request_reaches_health_and_add_remove_groups],
-    "send_to_all": [test_send_to_all_reaches_plain_reliable_and_simple_clients,
-                    test_send_to_all_honours_excluded_and_filter, test_bad_filters_are_400_with_the_offending_part],
+    "send_to_all": [
+        test_send_to_all_reaches_plain_reliable_and_simple_clients,
+        test_send_to_all_honours_excluded_and_filter,
+        test_bad_filters_are_400_with_the_offending_part,
+    ],
     "send_to_connection": [test_send_to_connection_reaches_only_that_connection],
     "send_to_group": [test_send_to_group_uses_from_group_and_encoded_names],
     "send_to_user": [test_send_to_user_reaches_each_connection_of_the_user],

@@ -57,8 +57,10 @@ class StuckClient:
         # A tiny StreamReader limit: asyncio stops reading the socket once ~2 KB are buffered.
         reader, writer = await asyncio.open_connection(sock=raw, limit=1024)
         key = base64.b64encode(os.urandom(16)).decode()
-        request = (f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n")
+        request = (
+            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        )
         if protocol:
             request += f"Sec-WebSocket-Protocol: {protocol}\r\n"
         writer.write((request + "\r\n").encode())
@@ -158,8 +160,10 @@ async def test_stuck_subscriber_does_not_stall_others_and_is_aborted(bounded_ser
                 break
         assert await session_state(bounded_service, hub, stuck_id) is None, "the stuck subscriber was never cut"
         await stuck.wait_until_cut()
-        assert await hub_connection_ids(bounded_service, hub) == {healthy.connected["connectionId"],
-                                                                  publisher.connected["connectionId"]}
+        assert await hub_connection_ids(bounded_service, hub) == {
+            healthy.connected["connectionId"],
+            publisher.connected["connectionId"],
+        }
         await publish_in_lockstep(publisher, healthy, "after")
 
 
@@ -186,8 +190,7 @@ async def test_stuck_reliable_subscriber_is_cut_and_recovers_every_message(bound
             await publish_in_lockstep(publisher, healthy, data)
             published.append(data)
         await stuck.wait_until_cut()
-        recovery = (f"{url}&awps_connection_id={connection_id}"
-                    f"&awps_reconnection_token={connected['reconnectionToken']}")
+        recovery = f"{url}&awps_connection_id={connection_id}&awps_reconnection_token={connected['reconnectionToken']}"
         async with connect_to(recovery, [RELIABLE]) as ws:
             recovered = WireClient(ws)
             replay = [await recovered.recv() for _ in published]

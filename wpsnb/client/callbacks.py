@@ -68,8 +68,11 @@ class Dispatcher:
             calls.popleft()
             self.dropped += 1
             if self.dropped == 1:
-                log.warning("callbacks are %d calls behind: dropping the oldest pending calls; make callbacks "
-                            "faster or pass a larger callback_buffer=", self.limit)
+                log.warning(
+                    "callbacks are %d calls behind: dropping the oldest pending calls; make callbacks "
+                    "faster or pass a larger callback_buffer=",
+                    self.limit,
+                )
         calls.append((callback, argument))
         if self._wake is not None:
             self._wake.set()
@@ -122,9 +125,13 @@ class Dispatcher:
             return
         if took > SLOW_CALLBACK and id(callback) not in self._reported_slow:
             self._reported_slow.add(id(callback))
-            log.warning("callback %s took %.2f s on the wpsnb event-loop thread; while it runs no client "
-                        "sends or receives. Move heavy work out of callbacks (iterate client.messages() in "
-                        "your own thread, or use an async def callback).", _name(callback), took)
+            log.warning(
+                "callback %s took %.2f s on the wpsnb event-loop thread; while it runs no client "
+                "sends or receives. Move heavy work out of callbacks (iterate client.messages() in "
+                "your own thread, or use an async def callback).",
+                _name(callback),
+                took,
+            )
 
 
 def _name(callback: Callable[..., Any]) -> str:

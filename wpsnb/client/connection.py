@@ -123,8 +123,8 @@ _NO_PROXY: dict[str, Any] = {"proxy": None} if "proxy" in signature(ws_connect).
 _STATUS_ADVICE = {
     400: "Check the hub name and the query of the URL.",
     401: "The access token is expired, for another hub or endpoint, or signed with another key. Build the "
-         "client from a connection string or a LocalService (wpsnb mints a fresh token for every connection), "
-         "or negotiate a new URL.",
+    "client from a connection string or a LocalService (wpsnb mints a fresh token for every connection), "
+    "or negotiate a new URL.",
     403: "The service does not let this client connect.",
     404: "Check the URL: the client endpoint is /client/hubs/<hub>.",
 }
@@ -165,8 +165,13 @@ class AsyncClient:
             raise ValueError(f"protocol {protocol!r} is not supported; use one of {', '.join(JSON_PROTOCOLS)}")
         self._source_kind, _ = resolve_source(source)  # fail now, not at connect(), on an unusable source
         self._source = source
-        self._negotiate_args = {"hub": hub, "user_id": user_id, "roles": list(roles or ()),
-                                "groups": list(groups or ()), "minutes_to_expire": minutes_to_expire}
+        self._negotiate_args = {
+            "hub": hub,
+            "user_id": user_id,
+            "roles": list(roles or ()),
+            "groups": list(groups or ()),
+            "minutes_to_expire": minutes_to_expire,
+        }
         self.hub = hub
         self.protocol = chosen
         self.reliable = is_reliable(chosen)
@@ -181,9 +186,9 @@ class AsyncClient:
         self._tracker = SequenceTracker()
         self._ack_ids = itertools.count(1)
         self._joined: dict[str, None] = {}
-        self._callbacks: dict[str, tuple[Any, ...]] = {k: () for k in
-                                                       ("message", "group", "server", "connected",
-                                                        "disconnected", "state")}
+        self._callbacks: dict[str, tuple[Any, ...]] = {
+            k: () for k in ("message", "group", "server", "connected", "disconnected", "state")
+        }
         self._state = "idle"
         self._closing = False
         self._ws: ClientConnection | None = None
@@ -202,8 +207,9 @@ class AsyncClient:
         # Hand-off from other threads (the sync Client): one loop wake-up per batch, not per request.
         self._handoff: deque[Request] = deque()
         self._handoff_scheduled = False
-        self._stats = dict.fromkeys(("sent", "received", "acked", "failed", "duplicates_dropped",
-                                     "recoveries", "reconnections", "drops"), 0)
+        self._stats = dict.fromkeys(
+            ("sent", "received", "acked", "failed", "duplicates_dropped", "recoveries", "reconnections", "drops"), 0
+        )
         self._warned_failures: set[str] = set()
 
     # ---- what the user sees ----------------------------------------------------------------------
@@ -227,13 +233,19 @@ class AsyncClient:
     def stats(self) -> dict[str, int]:
         """Counters: sent, received, acked, failed, duplicates_dropped, recoveries, reconnections, drops,
         pending (queued + unacknowledged requests), messages_dropped, callbacks_dropped."""
-        return {**self._stats, "pending": len(self._outbox) + len(self._handoff),
-                "messages_dropped": self._inbox.dropped, "callbacks_dropped": self._dispatcher.dropped}
+        return {
+            **self._stats,
+            "pending": len(self._outbox) + len(self._handoff),
+            "messages_dropped": self._inbox.dropped,
+            "callbacks_dropped": self._dispatcher.dropped,
+        }
 
     def __repr__(self) -> str:
         kind = "reliable" if self.reliable else "plain"
-        return (f"<{type(self).__name__} {self._state} hub={self.hub!r} connection_id={self.connection_id!r} "
-                f"user_id={self.user_id!r} {kind}>")
+        return (
+            f"<{type(self).__name__} {self._state} hub={self.hub!r} connection_id={self.connection_id!r} "
+            f"user_id={self.user_id!r} {kind}>"
+        )
 
     # ---- connect / close -------------------------------------------------------------------------
 
@@ -258,16 +270,19 @@ class AsyncClient:
             ws, connected = await self._open(url, expect_connected=True, timeout=timeout)
         except asyncio.TimeoutError:
             self._set_state("idle")
-            raise ServiceUnreachable(f"no connection within {timeout:g} s; is the service running and "
-                                     "reachable?") from None
+            raise ServiceUnreachable(
+                f"no connection within {timeout:g} s; is the service running and reachable?"
+            ) from None
         except BaseException:
             self._set_state("idle")
             raise
         self._dispatcher.start()
         self._adopt_new(ws, url, connected)
         self._supervisor = self._loop.create_task(self._supervise(), name="wpsnb-client")
-        self._tasks = [self._loop.create_task(self._write_loop(), name="wpsnb-client-writer"),
-                       self._loop.create_task(self._tick_loop(), name="wpsnb-client-ticker")]
+        self._tasks = [
+            self._loop.create_task(self._write_loop(), name="wpsnb-client-writer"),
+            self._loop.create_task(self._tick_loop(), name="wpsnb-client-ticker"),
+        ]
         return self
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -292,8 +307,9 @@ class AsyncClient:
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close(1000, "closed by the client")
-            self.frames.record("sent", "closed by the client", kind="close", code=1000,
-                               connection_id=self.connection_id)
+            self.frames.record(
+                "sent", "closed by the client", kind="close", code=1000, connection_id=self.connection_id
+            )
             self._emit("disconnected", Disconnected("closed by the client"))
         await self._finish(NotConnected("the client was closed before the service acknowledged this request"))
 
@@ -321,8 +337,10 @@ class AsyncClient:
             if self._state in ("idle", "closed"):
                 raise NotConnected(f"cannot flush: the client is {self._state}")
             if loop.time() >= deadline:
-                raise AckTimeout(f"{len(self._outbox)} requests still unsent or unacknowledged after {timeout:g} s "
-                                 f"(state {self._state!r}); wait longer or check the connection")
+                raise AckTimeout(
+                    f"{len(self._outbox)} requests still unsent or unacknowledged after {timeout:g} s "
+                    f"(state {self._state!r}); wait longer or check the connection"
+                )
             self._drain_handoff()
             await asyncio.sleep(0.005)
 
@@ -347,14 +365,23 @@ class AsyncClient:
         """Leave ``group``."""
         return await self._request(self.build_leave(group, ack), ack, timeout)
 
-    async def send_to_group(self, group: str, data: Any, data_type: str | None = None, *, no_echo: bool = False,
-                            ack: bool = True, timeout: float = 10.0) -> int | None:
+    async def send_to_group(
+        self,
+        group: str,
+        data: Any,
+        data_type: str | None = None,
+        *,
+        no_echo: bool = False,
+        ack: bool = True,
+        timeout: float = 10.0,
+    ) -> int | None:
         """Publish ``data`` to ``group``. ``data_type``: ``"json"``, ``"text"``, ``"binary"``; by default
         ``str`` → text, bytes-like → binary, anything else → json. ``no_echo`` skips this connection."""
         return await self._request(self.build_send_to_group(group, data, data_type, no_echo, ack), ack, timeout)
 
-    async def send_event(self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True,
-                         timeout: float = 10.0) -> int | None:
+    async def send_event(
+        self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True, timeout: float = 10.0
+    ) -> int | None:
         """Send the user event ``event`` to the service's upstream handler."""
         return await self._request(self.build_event(event, data, data_type, ack), ack, timeout)
 
@@ -409,8 +436,9 @@ class AsyncClient:
         if self._state == "idle":
             raise NotConnected("the client is not connected; call connect() first")
         if self._state == "closed":
-            raise NotConnected("the client is closed" + (f" ({self.error})" if self.error else "")
-                               + "; create a new client")
+            raise NotConnected(
+                "the client is closed" + (f" ({self.error})" if self.error else "") + "; create a new client"
+            )
 
     def submit_threadsafe(self, request: Request) -> None:
         """Queue ``request`` from any thread (the sync facade's path); raises if the client cannot send."""
@@ -518,46 +546,64 @@ class AsyncClient:
             return negotiate(self._source, **self._negotiate_args)
         return await asyncio.to_thread(negotiate, self._source, **self._negotiate_args)
 
-    async def _open(self, url: str, *, expect_connected: bool,
-                    timeout: float = 10.0) -> tuple[ClientConnection, Connected | None]:
+    async def _open(
+        self, url: str, *, expect_connected: bool, timeout: float = 10.0
+    ) -> tuple[ClientConnection, Connected | None]:
         """Open a WebSocket; for a new connection also wait for the ``connected`` system message."""
         host = urlsplit(url).hostname or ""
         try:
-            ws = await ws_connect(url, create_connection=_BatchingConnection,
-                                  subprotocols=[Subprotocol(self.protocol)], compression=None,
-                                  max_size=MAX_RECEIVE_BYTES, max_queue=256, open_timeout=timeout,
-                                  ping_interval=20, ping_timeout=20, close_timeout=2,
-                                  **(_NO_PROXY if _is_loopback(host) else {}))
+            ws = await ws_connect(
+                url,
+                create_connection=_BatchingConnection,
+                subprotocols=[Subprotocol(self.protocol)],
+                compression=None,
+                max_size=MAX_RECEIVE_BYTES,
+                max_queue=256,
+                open_timeout=timeout,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+                **(_NO_PROXY if _is_loopback(host) else {}),
+            )
         except InvalidStatus as exc:
             raise _rejected(exc, url) from None
         except InvalidURI as exc:
             raise InvalidSource(f"not a usable WebSocket URL: {redact_url(url)} ({exc.msg})") from None
         except InvalidHandshake as exc:
             if isinstance(exc.__cause__, (EOFError, OSError)):  # the TCP connection ended mid-handshake
-                raise ServiceUnreachable(f"the connection to {redact_url(url)} ended during the handshake",
-                                         url=redact_url(url)) from None
-            raise ConnectionRejected(f"the WebSocket handshake with {redact_url(url)} failed: {exc}. Is this a "
-                                     "Web PubSub client endpoint?") from None
+                raise ServiceUnreachable(
+                    f"the connection to {redact_url(url)} ended during the handshake", url=redact_url(url)
+                ) from None
+            raise ConnectionRejected(
+                f"the WebSocket handshake with {redact_url(url)} failed: {exc}. Is this a Web PubSub client endpoint?"
+            ) from None
         except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
             what = f"no answer within {timeout:g} s" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            raise ServiceUnreachable(f"cannot reach {redact_url(url)} ({what}); is the service running? Start "
-                                     "one with wpsnb.LocalService() or `wpsnb serve`", url=redact_url(url)) from None
+            raise ServiceUnreachable(
+                f"cannot reach {redact_url(url)} ({what}); is the service running? Start "
+                "one with wpsnb.LocalService() or `wpsnb serve`",
+                url=redact_url(url),
+            ) from None
         if ws.subprotocol is None or ws.subprotocol.lower() != self.protocol.lower():
             await ws.close()
-            raise ConnectionRejected(f"{redact_url(url)} did not accept the subprotocol {self.protocol}; is this a "
-                                     "Web PubSub client endpoint?")
+            raise ConnectionRejected(
+                f"{redact_url(url)} did not accept the subprotocol {self.protocol}; is this a "
+                "Web PubSub client endpoint?"
+            )
         if not expect_connected:
             return ws, None
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout)
         except ConnectionClosed as exc:
             code, reason = (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "no close frame")
-            raise ConnectionRejected(f"the service closed the new connection ({code} {reason}) before saying "
-                                     "'connected'", close_code=code) from None
+            raise ConnectionRejected(
+                f"the service closed the new connection ({code} {reason}) before saying 'connected'", close_code=code
+            ) from None
         except asyncio.TimeoutError:
             await ws.close()
-            raise ServiceUnreachable(f"{redact_url(url)} accepted the WebSocket but sent no 'connected' message "
-                                     f"within {timeout:g} s") from None
+            raise ServiceUnreachable(
+                f"{redact_url(url)} accepted the WebSocket but sent no 'connected' message within {timeout:g} s"
+            ) from None
         message, error = _parse(raw)
         connection_id = message.connection_id if isinstance(message, Connected) else None
         self.frames.record("received", raw, message, error, connection_id=connection_id)
@@ -599,8 +645,9 @@ class AsyncClient:
                     why = f"{why}; the session could not be recovered"
                 self._emit("disconnected", Disconnected(why))
                 if not self.auto_reconnect:
-                    raise RecoveryFailed(f"the connection ended ({why}) and auto_reconnect is off; create a new "
-                                         "client to continue")
+                    raise RecoveryFailed(
+                        f"the connection ended ({why}) and auto_reconnect is off; create a new client to continue"
+                    )
                 await self._renew()
         except WebPubSubError as fatal:
             if not self._closing:
@@ -621,14 +668,20 @@ class AsyncClient:
         except ConnectionClosed as exc:
             if exc.rcvd is None:
                 return None, "the connection dropped without a close frame"
-            self.frames.record("received", exc.rcvd.reason, kind="close", code=exc.rcvd.code,
-                               connection_id=self.connection_id)
+            self.frames.record(
+                "received", exc.rcvd.reason, kind="close", code=exc.rcvd.code, connection_id=self.connection_id
+            )
             return exc.rcvd.code, f"closed by the service with {exc.rcvd.code} {exc.rcvd.reason}".strip()
 
     def _on_frame(self, raw: str | bytes) -> None:
         if isinstance(raw, bytes):
-            self.frames.record("received", raw, None, "binary frame on a JSON subprotocol (the service sends text "
-                                                      "frames only); ignored", connection_id=self.connection_id)
+            self.frames.record(
+                "received",
+                raw,
+                None,
+                "binary frame on a JSON subprotocol (the service sends text frames only); ignored",
+                connection_id=self.connection_id,
+            )
             return
         message, error = _parse(raw)
         self.frames.record("received", raw, message, error, connection_id=self.connection_id)
@@ -688,8 +741,11 @@ class AsyncClient:
             key = f"{failure.name}:{type(message).__name__}"
             if key not in self._warned_failures:
                 self._warned_failures.add(key)
-                log.warning("a fire-and-forget request failed (further %s failures are only counted in "
-                            "client.stats): %s", failure.name, failure)
+                log.warning(
+                    "a fire-and-forget request failed (further %s failures are only counted in client.stats): %s",
+                    failure.name,
+                    failure,
+                )
         settle(request.waiter, error=failure)
 
     async def _write_loop(self) -> None:
@@ -757,8 +813,9 @@ class AsyncClient:
         """Resume the session on a new socket (same URL + awps_connection_id + token). ``False``: refused."""
         assert self._loop is not None and self._url is not None and self.connection_id is not None
         self._set_state("recovering")
-        url = with_query(self._url, awps_connection_id=self.connection_id,
-                         awps_reconnection_token=self._reconnection_token or "")
+        url = with_query(
+            self._url, awps_connection_id=self.connection_id, awps_reconnection_token=self._reconnection_token or ""
+        )
         deadline = self._loop.time() + self.recovery_timeout
         for delay in _backoff(self.max_retry_delay):
             remaining = deadline - self._loop.time()
@@ -880,15 +937,18 @@ def _encode(message: ClientMessage) -> Request:
         frame = encode_client_message(message)
     except TypeError as exc:
         if getattr(message, "data_type", None) == "json":
-            raise TypeError(f"data is not JSON-serialisable ({exc}); convert it, or pass data_type='text' or "
-                            "'binary'") from None
+            raise TypeError(
+                f"data is not JSON-serialisable ({exc}); convert it, or pass data_type='text' or 'binary'"
+            ) from None
         raise
     except ValueError as exc:  # NaN or infinity in json data
         raise ValueError(f"data cannot be sent as JSON ({exc}); JSON has no NaN or Infinity") from None
     if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode("utf-8")) > MAX_FRAME_BYTES:
-        raise ValueError(f"this message is {len(frame.encode('utf-8'))} bytes as a frame; the service accepts at "
-                         f"most {MAX_FRAME_BYTES} bytes (1 MB) per frame and would close the connection. "
-                         "Split it into smaller messages.")
+        raise ValueError(
+            f"this message is {len(frame.encode('utf-8'))} bytes as a frame; the service accepts at "
+            f"most {MAX_FRAME_BYTES} bytes (1 MB) per frame and would close the connection. "
+            "Split it into smaller messages."
+        )
     return Request(message, frame)
 
 
@@ -924,10 +984,12 @@ def _request_failed(ack: Ack, message: ClientMessage) -> RequestFailed:
     said = ack.error.message if ack.error else "no error details"
     what = _describe(message)
     if name == "Forbidden":
-        return Forbidden(f"{what} was refused: {said}", name=name, service_message=said, ack_id=ack.ack_id,
-                         request=message)
-    return RequestFailed(f"{what} failed with {name}: {said}", name=name, service_message=said,
-                         ack_id=ack.ack_id, request=message)
+        return Forbidden(
+            f"{what} was refused: {said}", name=name, service_message=said, ack_id=ack.ack_id, request=message
+        )
+    return RequestFailed(
+        f"{what} failed with {name}: {said}", name=name, service_message=said, ack_id=ack.ack_id, request=message
+    )
 
 
 def _describe(message: ClientMessage) -> str:
@@ -939,8 +1001,10 @@ def _describe(message: ClientMessage) -> str:
 
 
 def _ack_timeout_message(request: Request, timeout: float, state: str) -> str:
-    return (f"no answer to {_describe(request.message)} within {timeout:g} s (client {state}); it stays queued and "
-            "may still be delivered. Pass a larger timeout=, or check the connection (client.state)")
+    return (
+        f"no answer to {_describe(request.message)} within {timeout:g} s (client {state}); it stays queued and "
+        "may still be delivered. Pass a larger timeout=, or check the connection (client.state)"
+    )
 
 
 def _rejected(exc: InvalidStatus, url: str) -> ConnectionRejected:
@@ -948,8 +1012,9 @@ def _rejected(exc: InvalidStatus, url: str) -> ConnectionRejected:
     body = (exc.response.body or b"").decode("utf-8", "replace").strip()
     said = body if body.startswith(str(status)) else f"HTTP {status} {exc.response.reason_phrase}: {body}".strip()
     advice = _STATUS_ADVICE.get(status, "The service failed; see its log." if status >= 500 else "")
-    return ConnectionRejected(f"the service refused the connection to {redact_url(url)}: {said}. {advice}".strip(),
-                              status=status, body=body)
+    return ConnectionRejected(
+        f"the service refused the connection to {redact_url(url)}: {said}. {advice}".strip(), status=status, body=body
+    )
 
 
 def _backoff(max_delay: float) -> Iterator[float]:

@@ -54,8 +54,11 @@ class Inbox:
                 self._items.popleft()
                 self.dropped += 1
                 if self.dropped == 1 and self._read:
-                    log.warning("messages() buffer full (%d messages): dropping the oldest; read faster or pass "
-                                "a larger message_buffer=", self.limit)
+                    log.warning(
+                        "messages() buffer full (%d messages): dropping the oldest; read faster or pass "
+                        "a larger message_buffer=",
+                        self.limit,
+                    )
             self._items.append(item)
             self._ready.notify()
         if self._async_waiters:

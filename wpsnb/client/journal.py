@@ -80,9 +80,17 @@ class Frame(NamedTuple):
         raw = self.raw
         if isinstance(raw, bytes):
             raw = base64.b64encode(raw).decode("ascii")
-        return {"time": self.time, "wall_time": self.wall_time, "direction": self.direction, "kind": self.kind,
-                "raw": raw, "size": self.size, "connection_id": self.connection_id, "error": self.error,
-                "code": self.code}
+        return {
+            "time": self.time,
+            "wall_time": self.wall_time,
+            "direction": self.direction,
+            "kind": self.kind,
+            "raw": raw,
+            "size": self.size,
+            "connection_id": self.connection_id,
+            "error": self.error,
+            "code": self.code,
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Frame:
@@ -96,10 +104,18 @@ class Frame(NamedTuple):
             raw = base64.b64decode(raw)
         elif kind == "text" and error is None:
             message, error = decode_frame(direction, raw)
-        return cls(time=float(record.get("time", 0.0)), wall_time=float(record.get("wall_time", 0.0)),
-                   direction=direction, raw=raw, message=message, error=error,
-                   size=int(record.get("size", len(raw))), kind=kind,
-                   connection_id=record.get("connection_id"), code=record.get("code"))
+        return cls(
+            time=float(record.get("time", 0.0)),
+            wall_time=float(record.get("wall_time", 0.0)),
+            direction=direction,
+            raw=raw,
+            message=message,
+            error=error,
+            size=int(record.get("size", len(raw))),
+            kind=kind,
+            connection_id=record.get("connection_id"),
+            code=record.get("code"),
+        )
 
 
 def decode_frame(direction: str, raw: str | bytes) -> tuple[Any, str | None]:
@@ -137,16 +153,24 @@ class Journal:
 
     # -- adding frames (the client calls these on its event-loop thread) --
 
-    def record(self, direction: str, raw: str | bytes, message: Any = None, error: str | None = None, *,
-               kind: str | None = None, connection_id: str | None = None, code: int | None = None,
-               size: int | None = None) -> Frame:
+    def record(
+        self,
+        direction: str,
+        raw: str | bytes,
+        message: Any = None,
+        error: str | None = None,
+        *,
+        kind: str | None = None,
+        connection_id: str | None = None,
+        code: int | None = None,
+        size: int | None = None,
+    ) -> Frame:
         """Add one frame; ``size`` defaults to the UTF-8 length of ``raw``."""
         if kind is None:
             kind = "binary" if isinstance(raw, bytes) else "text"
         if size is None:
             size = len(raw) if isinstance(raw, bytes) or raw.isascii() else len(raw.encode("utf-8"))
-        frame = Frame(time.monotonic(), time.time(), direction, raw, message, error, size, kind, connection_id,
-                      code)
+        frame = Frame(time.monotonic(), time.time(), direction, raw, message, error, size, kind, connection_id, code)
         self.add(frame)
         return frame
 

@@ -79,9 +79,11 @@ def run(coroutine: Coroutine[Any, Any, T], timeout: float | None = None, *, what
     """
     if in_loop_thread():
         coroutine.close()
-        raise WrongThread(f"{what} blocks until the service answers, but it was called on the wpsnb event-loop "
-                          "thread (from a callback), where waiting would deadlock; use ack=False inside "
-                          "callbacks, or the AsyncClient")
+        raise WrongThread(
+            f"{what} blocks until the service answers, but it was called on the wpsnb event-loop "
+            "thread (from a callback), where waiting would deadlock; use ack=False inside "
+            "callbacks, or the AsyncClient"
+        )
     future = asyncio.run_coroutine_threadsafe(coroutine, shared_loop())
     try:
         return future.result(timeout)

@@ -61,9 +61,11 @@ class Outbox:
         """Raise :class:`BufferFull` if one more request would pass ``limit``."""
         pending = len(self.queued) + len(self.unacked) + waiting_elsewhere
         if pending >= self.limit:
-            raise BufferFull(f"{pending} requests are already waiting to be sent or acknowledged (the limit is "
-                             f"{self.limit}); the connection is down or slower than you publish. Wait with "
-                             "client.flush(), publish less often, or raise max_pending=")
+            raise BufferFull(
+                f"{pending} requests are already waiting to be sent or acknowledged (the limit is "
+                f"{self.limit}); the connection is down or slower than you publish. Wait with "
+                "client.flush(), publish less often, or raise max_pending="
+            )
 
     def put(self, request: Request) -> None:
         """Queue ``request`` behind everything else."""

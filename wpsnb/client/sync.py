@@ -57,8 +57,9 @@ class Client:
         record_to: Any = None,
         **options: Any,
     ):
-        self.async_client = AsyncClient(source, hub, user_id, roles, groups, protocol, journal_size, record_to,
-                                        **options)
+        self.async_client = AsyncClient(
+            source, hub, user_id, roles, groups, protocol, journal_size, record_to, **options
+        )
         _live.add(self)
 
     # ---- state ---------------------------------------------------------------------------------
@@ -151,8 +152,16 @@ class Client:
         """Leave ``group``."""
         return self._request(self.async_client.build_leave(group, ack), ack, timeout)
 
-    def send_to_group(self, group: str, data: Any, data_type: str | None = None, *, no_echo: bool = False,
-                      ack: bool = True, timeout: float = 10.0) -> int | None:
+    def send_to_group(
+        self,
+        group: str,
+        data: Any,
+        data_type: str | None = None,
+        *,
+        no_echo: bool = False,
+        ack: bool = True,
+        timeout: float = 10.0,
+    ) -> int | None:
         """Publish ``data`` to ``group``; ``data_type`` json/text/binary (default: from the type of ``data``).
 
         With ``ack=False`` this returns at once (the request is queued); the ackId is returned either way.
@@ -160,8 +169,9 @@ class Client:
         request = self.async_client.build_send_to_group(group, data, data_type, no_echo, ack)
         return self._request(request, ack, timeout)
 
-    def send_event(self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True,
-                   timeout: float = 10.0) -> int | None:
+    def send_event(
+        self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True, timeout: float = 10.0
+    ) -> int | None:
         """Send the user event ``event`` to the service's upstream handler."""
         return self._request(self.async_client.build_event(event, data, data_type, ack), ack, timeout)
 
@@ -170,8 +180,9 @@ class Client:
             self.async_client.submit_threadsafe(request)
             return request.ack_id
         if in_loop_thread():
-            raise WrongThread("waiting for an ack inside a callback would deadlock the wpsnb event loop; pass "
-                              "ack=False in callbacks")
+            raise WrongThread(
+                "waiting for an ack inside a callback would deadlock the wpsnb event loop; pass ack=False in callbacks"
+            )
         waiter: concurrent.futures.Future[int] = concurrent.futures.Future()
         request.waiter = waiter
         self.async_client.submit_threadsafe(request)

@@ -43,8 +43,9 @@ def build_demo_app(source: Any) -> web.Application:
 async def _page(request: web.Request) -> web.Response:
     name = request.path.lstrip("/") or "index.html"
     body = files(__package__).joinpath(name).read_bytes()
-    return web.Response(body=body, content_type=_PAGE_FILES[name], charset="utf-8",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=body, content_type=_PAGE_FILES[name], charset="utf-8", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def _negotiate(request: web.Request) -> web.Response:

@@ -38,8 +38,10 @@ def source_or_default(source: Any = None) -> Any:
     """
     if source is not None:
         if isinstance(source, str) and not source.strip():
-            raise ValueError("source is an empty string; pass a connection string, a /negotiate URL, a client "
-                             "access URL or a wpsnb.LocalService — or None for the default")
+            raise ValueError(
+                "source is an empty string; pass a connection string, a /negotiate URL, a client "
+                "access URL or a wpsnb.LocalService — or None for the default"
+            )
         return source
     for variable in ENV_VARIABLES:
         value = os.environ.get(variable, "").strip()

@@ -179,8 +179,14 @@ class FrameInspector(LiveWidget):
         if kind == "frame":
             self.send(self._frame_detail(content.get("i"), content.get("request")))
         elif kind == "export":
-            self.send({"kind": "export", "request": content.get("request"), "text": self._jsonl(),
-                       "name": time.strftime("frames-%Y%m%d-%H%M%S.jsonl")})
+            self.send(
+                {
+                    "kind": "export",
+                    "request": content.get("request"),
+                    "text": self._jsonl(),
+                    "name": time.strftime("frames-%Y%m%d-%H%M%S.jsonl"),
+                }
+            )
 
     def _frame_detail(self, index: Any, request: Any) -> dict[str, Any]:
         frame = self._frame_at(index) if isinstance(index, int) else None
@@ -278,8 +284,14 @@ def _message_type(message: Any) -> str:
 
 
 def _copy_fields(record: Record, message: Any) -> None:
-    for attribute, field in (("group", "group"), ("ack_id", "ackId"), ("sequence_id", "seq"),
-                             ("data_type", "dataType"), ("source", "from"), ("from_user_id", "fromUser")):
+    for attribute, field in (
+        ("group", "group"),
+        ("ack_id", "ackId"),
+        ("sequence_id", "seq"),
+        ("data_type", "dataType"),
+        ("source", "from"),
+        ("from_user_id", "fromUser"),
+    ):
         value = getattr(message, attribute, None)
         if value is not None:
             record[field] = value
@@ -307,13 +319,17 @@ def _journal_of(source: Any) -> tuple[Journal, str, bool]:
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"no recording at {path}: pass the path of a JSONL file written by "
-                                    "record_to= or FrameInspector.export(), or a live Client/StreamView")
+            raise FileNotFoundError(
+                f"no recording at {path}: pass the path of a JSONL file written by "
+                "record_to= or FrameInspector.export(), or a live Client/StreamView"
+            )
         return Journal.load(path), f"recording {path.name}", False
     client = getattr(source, "client", source)  # a StreamView carries its client
     frames = getattr(client, "frames", None)
     if isinstance(frames, Journal):
         connection = getattr(client, "connection_id", None)
         return frames, f"connection {connection}" if connection else type(client).__name__, True
-    raise TypeError(f"FrameInspector needs a wpsnb.Client, a StreamView, a Journal or a path to a JSONL recording, "
-                    f"not {type(source).__name__}")
+    raise TypeError(
+        f"FrameInspector needs a wpsnb.Client, a StreamView, a Journal or a path to a JSONL recording, "
+        f"not {type(source).__name__}"
+    )

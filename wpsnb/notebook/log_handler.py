@@ -56,8 +56,11 @@ def record_to_json(record: logging.LogRecord) -> dict[str, Any]:
         "logger": record.name,
         "message": message,
         "time": _iso_time(record.created),
-        "extra": {key: _jsonable(value) for key, value in vars(record).items()
-                  if key not in _STANDARD and not key.startswith("_")},
+        "extra": {
+            key: _jsonable(value)
+            for key, value in vars(record).items()
+            if key not in _STANDARD and not key.startswith("_")
+        },
     }
     if record.exc_info and record.exc_info[0] is not None:
         payload["exception"] = logging.Formatter().formatException(record.exc_info)
@@ -80,14 +83,32 @@ class LogHandler(logging.Handler):
     >>> logging.getLogger().addHandler(handler)                         # doctest: +SKIP
     """
 
-    def __init__(self, group: str, *, source: Any = None, hub: str = "stream", level: int | str = logging.NOTSET,
-                 when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 10_000,
-                 user_id: str | None = None, **publisher_options: Any):
+    def __init__(
+        self,
+        group: str,
+        *,
+        source: Any = None,
+        hub: str = "stream",
+        level: int | str = logging.NOTSET,
+        when_full: WhenFull = "block",
+        block_timeout: float | None = 0.1,
+        max_queued: int = 10_000,
+        user_id: str | None = None,
+        **publisher_options: Any,
+    ):
         super().__init__(level)
         self.group = group
-        self.publisher = Publisher(group, source_or_default(source), hub=hub, user_id=user_id, when_full=when_full,
-                                   block_timeout=block_timeout, max_queued=max_queued,
-                                   drop_notice=_json_drop_notice, **publisher_options).start()
+        self.publisher = Publisher(
+            group,
+            source_or_default(source),
+            hub=hub,
+            user_id=user_id,
+            when_full=when_full,
+            block_timeout=block_timeout,
+            max_queued=max_queued,
+            drop_notice=_json_drop_notice,
+            **publisher_options,
+        ).start()
 
     @property
     def stats(self) -> PublishStats:
@@ -119,9 +140,14 @@ class LogHandler(logging.Handler):
 
 
 def _json_drop_notice(count: int) -> tuple[str, Any]:
-    return "json", {"level": "WARNING", "levelno": logging.WARNING, "logger": "wpsnb",
-                    "message": f"{count} log record{'s' if count != 1 else ''} dropped here: the publish queue "
-                               "was full", "time": _iso_time(time.time()), "extra": {"dropped": count}}
+    return "json", {
+        "level": "WARNING",
+        "levelno": logging.WARNING,
+        "logger": "wpsnb",
+        "message": f"{count} log record{'s' if count != 1 else ''} dropped here: the publish queue was full",
+        "time": _iso_time(time.time()),
+        "extra": {"dropped": count},
+    }
 
 
 def _iso_time(created: float) -> str:

@@ -55,30 +55,48 @@ class PublishMagics(Magics):
     @argument("group", help="the group to publish the cell's output to")
     @argument("--hub", default="stream", help="the hub (default: stream)")
     @argument("--no-tee", action="store_true", help="publish without showing the output in the notebook")
-    @argument("--source", default=None,
-              help="connection string, /negotiate URL, client URL, or the name of a variable holding one or a "
-                   "LocalService (default: $WebPubSubConnectionString, else a local service in this kernel)")
-    @argument("--when-full", choices=("block", "drop"), default="block",
-              help="when the publish queue is full: wait briefly for room (block, default) or drop the line")
-    @argument("--max-queued", type=int, default=20_000,
-              help="writes the publish queue holds (a print is two; default 20000)")
+    @argument(
+        "--source",
+        default=None,
+        help="connection string, /negotiate URL, client URL, or the name of a variable holding one or a "
+        "LocalService (default: $WebPubSubConnectionString, else a local service in this kernel)",
+    )
+    @argument(
+        "--when-full",
+        choices=("block", "drop"),
+        default="block",
+        help="when the publish queue is full: wait briefly for room (block, default) or drop the line",
+    )
+    @argument(
+        "--max-queued", type=int, default=20_000, help="writes the publish queue holds (a print is two; default 20000)"
+    )
     @cell_magic
     def publish(self, line: str, cell: str) -> Any:
         """Publish what this cell writes (stdout, stderr, logging, progress bars, traceback) to a group."""
         args = parse_argstring(self.publish, line)
         if _needs_async(self.shell, cell):
-            raise UsageError("top-level await cannot run inside %%publish (the cell would need the kernel's own "
-                             "event loop, which is busy running this cell); in an async cell use\n"
-                             f"  with wpsnb.publish_output({args.group!r}):\n      await ...")
+            raise UsageError(
+                "top-level await cannot run inside %%publish (the cell would need the kernel's own "
+                "event loop, which is busy running this cell); in an async cell use\n"
+                f"  with wpsnb.publish_output({args.group!r}):\n      await ..."
+            )
         source = self._source(args.source)
         announce = source is None and not shared_local_service_started() and _no_environment_source()
-        publisher = publish_output(args.group, source=source, hub=args.hub, tee=not args.no_tee,
-                                   when_full=args.when_full, max_queued=args.max_queued)
+        publisher = publish_output(
+            args.group,
+            source=source,
+            hub=args.hub,
+            tee=not args.no_tee,
+            when_full=args.when_full,
+            max_queued=args.max_queued,
+        )
         if announce:
             service = shared_local_service()
-            print(f"wpsnb: publishing to a local service in this kernel ({service.endpoint}); watch it with\n"
-                  f"  wpsnb tail {args.group} --hub {args.hub} --connection-string '{service.connection_string}'",
-                  file=sys.stdout)
+            print(
+                f"wpsnb: publishing to a local service in this kernel ({service.endpoint}); watch it with\n"
+                f"  wpsnb tail {args.group} --hub {args.hub} --connection-string '{service.connection_string}'",
+                file=sys.stdout,
+            )
         failed: BaseException | None = None
         with publisher:
             result = self.shell.run_cell(cell, store_history=False)
@@ -87,8 +105,10 @@ class PublishMagics(Magics):
                 publisher.publish_exception(failed, _user_frames(failed.__traceback__))
         if failed is not None:
             said = " ".join(str(failed).split())
-            raise CellFailed(f"the %%publish {args.group} cell failed with {type(failed).__name__}"
-                             f"{': ' + said if said else ''} (traceback above; published to group {args.group})")
+            raise CellFailed(
+                f"the %%publish {args.group} cell failed with {type(failed).__name__}"
+                f"{': ' + said if said else ''} (traceback above; published to group {args.group})"
+            )
         return None
 
     def _source(self, value: str | None) -> Any:

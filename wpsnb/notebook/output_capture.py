@@ -98,10 +98,23 @@ class TeeStream:
 class OutputPublisher:
     """The context manager :func:`publish_output` returns; ``stats`` holds the outcome after the block."""
 
-    def __init__(self, group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
-                 when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 20_000,
-                 update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
-                 capture_logging: bool = True, user_id: str | None = None, **publisher_options: Any):
+    def __init__(
+        self,
+        group: str,
+        *,
+        source: Any = None,
+        hub: str = "stream",
+        tee: bool = True,
+        when_full: WhenFull = "block",
+        block_timeout: float | None = 0.1,
+        max_queued: int = 20_000,
+        update_interval: float = 0.2,
+        flush_timeout: float = 30.0,
+        summary: bool = True,
+        capture_logging: bool = True,
+        user_id: str | None = None,
+        **publisher_options: Any,
+    ):
         self.group = group
         self.tee = tee
         self.update_interval = update_interval
@@ -109,9 +122,17 @@ class OutputPublisher:
         self.summary = summary
         self.capture_logging = capture_logging
         self.stats: PublishStats | None = None
-        self.publisher = Publisher(group, source_or_default(source), hub=hub, user_id=user_id, when_full=when_full,
-                                   block_timeout=block_timeout, max_queued=max_queued,
-                                   update_interval=update_interval, **publisher_options)
+        self.publisher = Publisher(
+            group,
+            source_or_default(source),
+            hub=hub,
+            user_id=user_id,
+            when_full=when_full,
+            block_timeout=block_timeout,
+            max_queued=max_queued,
+            update_interval=update_interval,
+            **publisher_options,
+        )
         self._streams: dict[str, TeeStream] = {}
         self._originals: dict[str, TextIO] = {}
         self._handlers: list[tuple[logging.StreamHandler[Any], TextIO]] = []
@@ -128,8 +149,9 @@ class OutputPublisher:
             self._redirect_logging()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc is not None:
             self.publish_exception(exc)
         self.stop()
@@ -177,11 +199,22 @@ class OutputPublisher:
         self._handlers.clear()
 
 
-def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: bool = True,
-                   when_full: WhenFull = "block", block_timeout: float | None = 0.1, max_queued: int = 20_000,
-                   update_interval: float = 0.2, flush_timeout: float = 30.0, summary: bool = True,
-                   capture_logging: bool = True, user_id: str | None = None,
-                   **publisher_options: Any) -> OutputPublisher:
+def publish_output(
+    group: str,
+    *,
+    source: Any = None,
+    hub: str = "stream",
+    tee: bool = True,
+    when_full: WhenFull = "block",
+    block_timeout: float | None = 0.1,
+    max_queued: int = 20_000,
+    update_interval: float = 0.2,
+    flush_timeout: float = 30.0,
+    summary: bool = True,
+    capture_logging: bool = True,
+    user_id: str | None = None,
+    **publisher_options: Any,
+) -> OutputPublisher:
     """Publish what the ``with`` block writes to stdout/stderr to ``group``, line by line, while it runs.
 
     ``source``: connection string, ``LocalService``, ``/negotiate`` URL or client URL; default: the
@@ -198,9 +231,21 @@ def publish_output(group: str, *, source: Any = None, hub: str = "stream", tee: 
     epoch 1
     published 1 line to group train (0 dropped)
     """
-    return OutputPublisher(group, source=source, hub=hub, tee=tee, when_full=when_full, block_timeout=block_timeout,
-                           max_queued=max_queued, update_interval=update_interval, flush_timeout=flush_timeout,
-                           summary=summary, capture_logging=capture_logging, user_id=user_id, **publisher_options)
+    return OutputPublisher(
+        group,
+        source=source,
+        hub=hub,
+        tee=tee,
+        when_full=when_full,
+        block_timeout=block_timeout,
+        max_queued=max_queued,
+        update_interval=update_interval,
+        flush_timeout=flush_timeout,
+        summary=summary,
+        capture_logging=capture_logging,
+        user_id=user_id,
+        **publisher_options,
+    )
 
 
 __all__ = ["OutputPublisher", "TeeStream", "publish_output"]

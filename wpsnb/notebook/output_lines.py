@@ -74,12 +74,12 @@ class LineSplitter:
             raise ValueError(f"max_line_chars must be >= 1, got {max_line_chars!r}")
         self.update_interval = update_interval
         self.max_line_chars = max_line_chars
-        self._pieces: list[str] = []    # the line in progress, as written
+        self._pieces: list[str] = []  # the line in progress, as written
         self._length = 0
-        self._return = False            # a "\r" came: the next text replaces the line in progress
-        self._started = False           # a line is in progress (text or "\r" written since the last "\n")
+        self._return = False  # a "\r" came: the next text replaces the line in progress
+        self._started = False  # a line is in progress (text or "\r" written since the last "\n")
         self._shown: str | None = None  # what the last published update of this line said
-        self._since = 0.0               # when the line began, or its last update was published
+        self._since = 0.0  # when the line began, or its last update was published
 
     @property
     def pending(self) -> str | None:
@@ -91,8 +91,13 @@ class LineSplitter:
         # Fast paths for what print() writes: its text, then "\n" (this runs for every line a cell prints).
         if chunk == "\n":
             return [self._finish()]
-        if (self._started and not self._return and "\n" not in chunk and "\r" not in chunk
-                and self._length + len(chunk) <= self.max_line_chars):
+        if (
+            self._started
+            and not self._return
+            and "\n" not in chunk
+            and "\r" not in chunk
+            and self._length + len(chunk) <= self.max_line_chars
+        ):
             self._pieces.append(chunk)
             self._length += len(chunk)
             if now - self._since < self.update_interval:
@@ -139,14 +144,13 @@ class LineSplitter:
         if self._started:  # the first "\n" ends the line in progress: that one goes the careful way
             body_start = chunk.index("\n") + 1
             pieces += [(line.wire, 1 if line.complete else 0) for line in self.feed(chunk[:body_start], now)]
-        body = chunk[body_start:last + 1]
+        body = chunk[body_start : last + 1]
         if body:
-            if len(body) <= self.max_line_chars or all(len(text) <= self.max_line_chars
-                                                       for text in body.split("\n")):
+            if len(body) <= self.max_line_chars or all(len(text) <= self.max_line_chars for text in body.split("\n")):
                 pieces.append((body, body.count("\n")))
             else:
                 pieces += [(line.wire, 1) for line in self.feed(body, now)]
-        rest = chunk[last + 1:]
+        rest = chunk[last + 1 :]
         if rest:
             pieces += [(line.wire, 1 if line.complete else 0) for line in self.feed(rest, now)]
         return pieces

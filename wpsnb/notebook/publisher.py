@@ -63,11 +63,11 @@ _FATAL = (Forbidden, NotConnected, RecoveryFailed)
 
 # Queue items are tuples; the first element says what they are. A small int is a stream's index: the
 # item is ``(stream, text)``, something written to that stream. The others:
-_TEXT = "text"          # ("text", terminal text, lines it stands for)
-_JSON = "json"          # ("json", value, 1)
-_NOTICE = "notice"      # ("notice", stream or None, [dropped lines])   lines were dropped here
-_END_LINES = "end"      # ("end",)                                       complete every line in progress
-_FLUSH = "flush"        # ("flush", threading.Event)                    set once all before is acknowledged
+_TEXT = "text"  # ("text", terminal text, lines it stands for)
+_JSON = "json"  # ("json", value, 1)
+_NOTICE = "notice"  # ("notice", stream or None, [dropped lines])   lines were dropped here
+_END_LINES = "end"  # ("end",)                                       complete every line in progress
+_FLUSH = "flush"  # ("flush", threading.Event)                    set once all before is acknowledged
 _kind_of = itemgetter(0)
 _text_of = itemgetter(1)
 
@@ -130,27 +130,44 @@ class Publisher:
     3
     """
 
-    def __init__(self, group: str, source: Any = None, *, hub: str = "stream", user_id: str | None = None,
-                 client: Any = None, when_full: WhenFull = "block", block_timeout: float | None = 0.1,
-                 max_queued: int = 20_000, max_message_chars: int = 16_384, linger: float = 0.02,
-                 max_in_flight: int = 1_000, update_interval: float = 0.2, connect_timeout: float = 10.0,
-                 drop_notice: DropNotice = text_drop_notice):
+    def __init__(
+        self,
+        group: str,
+        source: Any = None,
+        *,
+        hub: str = "stream",
+        user_id: str | None = None,
+        client: Any = None,
+        when_full: WhenFull = "block",
+        block_timeout: float | None = 0.1,
+        max_queued: int = 20_000,
+        max_message_chars: int = 16_384,
+        linger: float = 0.02,
+        max_in_flight: int = 1_000,
+        update_interval: float = 0.2,
+        connect_timeout: float = 10.0,
+        drop_notice: DropNotice = text_drop_notice,
+    ):
         problem = group_name_problem(group)
         if problem:
             raise ValueError(problem)
         if when_full not in WHEN_FULL:
-            raise ValueError(f"when_full must be 'block' (wait up to block_timeout for room) or 'drop' (drop at "
-                             f"once), got {when_full!r}")
+            raise ValueError(
+                f"when_full must be 'block' (wait up to block_timeout for room) or 'drop' (drop at "
+                f"once), got {when_full!r}"
+            )
         if block_timeout is not None and block_timeout < 0:
-            raise ValueError(f"block_timeout must be >= 0 seconds or None (wait for room forever), got "
-                             f"{block_timeout!r}")
+            raise ValueError(
+                f"block_timeout must be >= 0 seconds or None (wait for room forever), got {block_timeout!r}"
+            )
         if max_queued < 1 or max_in_flight < 1:
             raise ValueError("max_queued and max_in_flight must be at least 1")
         if update_interval < 0:
             raise ValueError(f"update_interval must be >= 0 seconds, got {update_interval!r}")
         if source is None and client is None:
-            raise ValueError("pass a source (connection string, LocalService, /negotiate URL, client URL) or a "
-                             "connected client=")
+            raise ValueError(
+                "pass a source (connection string, LocalService, /negotiate URL, client URL) or a connected client="
+            )
         self.group = group
         self.source = source
         self.hub = hub
@@ -178,18 +195,18 @@ class Publisher:
         self._lingering = False
         self._hurry = threading.Event()  # cuts the worker's linger short
         self._hurry_at = max(1, max_queued // 4)
-        self._shedding = False           # producers must take the slow path (dropping, or waiting for room)
-        self._overloaded = False         # a wait for room timed out: drop without waiting until the worker drains
+        self._shedding = False  # producers must take the slow path (dropping, or waiting for room)
+        self._overloaded = False  # a wait for room timed out: drop without waiting until the worker drains
         self._cut_lines: set[int] = set()  # streams whose line in progress is being dropped to its end
         self._room_waiters = 0
         self._closing = False
         self._closed = False
         self._failure: BaseException | None = None
         self._splitters: dict[int, LineSplitter] = {}
-        self._in_flight = 0              # messages handed to the client and not yet answered
+        self._in_flight = 0  # messages handed to the client and not yet answered
         self._in_flight_lines = 0
-        self._submitted = 0              # messages handed to the client, ever
-        self._answered_count = 0         # ... and answered (acknowledged or failed)
+        self._submitted = 0  # messages handed to the client, ever
+        self._answered_count = 0  # ... and answered (acknowledged or failed)
         self._flush_waiters: list[tuple[int, threading.Event]] = []
 
     # ---- life ------------------------------------------------------------------------------------
@@ -203,8 +220,12 @@ class Publisher:
 
             kind, _ = resolve_source(self.source)
             minted = kind == "connection_string"  # only then can we choose the token's roles and user
-            self.client = Client(self.source, hub=self.hub, user_id=self.user_id if kind != "client_url" else None,
-                                 roles=[f"webpubsub.sendToGroup.{self.group}"] if minted else None)
+            self.client = Client(
+                self.source,
+                hub=self.hub,
+                user_id=self.user_id if kind != "client_url" else None,
+                roles=[f"webpubsub.sendToGroup.{self.group}"] if minted else None,
+            )
             self.client.connect(timeout=self.connect_timeout)
         self._worker = threading.Thread(target=self._run, name=f"wpsnb-publish-{self.group}", daemon=True)
         self._worker.start()

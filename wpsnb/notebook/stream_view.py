@@ -135,8 +135,15 @@ class StreamView(LiveWidget):
         """Messages per second over the last couple of seconds."""
         return float(self.header.get("rate", 0.0))
 
-    def publish(self, data: Any, group: str | None = None, data_type: str | None = None, *,
-                ack: bool = True, timeout: float = 10.0) -> None:
+    def publish(
+        self,
+        data: Any,
+        group: str | None = None,
+        data_type: str | None = None,
+        *,
+        ack: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
         """Send ``data`` to ``group`` (default: the first group) through this view's connection.
 
         ``data_type`` defaults to ``"text"`` for a str, ``"binary"`` for bytes and ``"json"`` otherwise.
@@ -225,8 +232,9 @@ class StreamView(LiveWidget):
     def _publish_from_page(self, content: dict[str, Any]) -> None:
         reply: dict[str, Any] = {"kind": "publish-result", "id": content.get("id"), "ok": True}
         try:
-            self.publish(content.get("data"), group=content.get("group") or None,
-                         data_type=content.get("dataType") or None)
+            self.publish(
+                content.get("data"), group=content.get("group") or None, data_type=content.get("dataType") or None
+            )
         except Exception as error:
             name = getattr(error, "name", type(error).__name__)
             reply.update(ok=False, error={"name": name, "message": str(error)})
@@ -236,8 +244,14 @@ class StreamView(LiveWidget):
 
     def _convert(self, item: Any, wall_time: float, index: int) -> Record | None:
         if isinstance(item, _SystemEvent):
-            return {"kind": "system", "t": wall_time * 1000, "event": item.event, "text": item.text,
-                    "group": item.group, "level": item.level}
+            return {
+                "kind": "system",
+                "t": wall_time * 1000,
+                "event": item.event,
+                "text": item.text,
+                "group": item.group,
+                "level": item.level,
+            }
         return message_record(item, wall_time)
 
     def _header(self) -> dict[str, Any]:
@@ -321,9 +335,17 @@ def record_text(record: Record) -> str:
     return f"{clock} {where}{sender}: {body[:100]}{'…' if len(body) > 100 else ''}"
 
 
-def _attach_client(source: Any, *, hub: str | None, groups: list[str], roles: Iterable[str] | None,
-                   user_id: str | None, protocol: str, journal_size: int,
-                   record_to: str | None) -> tuple[Any, bool, set[str]]:
+def _attach_client(
+    source: Any,
+    *,
+    hub: str | None,
+    groups: list[str],
+    roles: Iterable[str] | None,
+    user_id: str | None,
+    protocol: str,
+    journal_size: int,
+    record_to: str | None,
+) -> tuple[Any, bool, set[str]]:
     """``(client, the view owns it, groups the access token already puts it in)``."""
     from ..client import Client
 
@@ -331,8 +353,10 @@ def _attach_client(source: Any, *, hub: str | None, groups: list[str], roles: It
         options = {"hub": hub, "roles": roles, "user_id": user_id, "record_to": record_to}
         given = [name for name, value in options.items() if value is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} only apply when StreamView creates the client; this Client was made "
-                             "with its own: pass them to wpsnb.Client(...) instead, or pass the source itself")
+            raise ValueError(
+                f"{', '.join(given)} only apply when StreamView creates the client; this Client was made "
+                "with its own: pass them to wpsnb.Client(...) instead, or pass the source itself"
+            )
         return source, False, set()
     from ..negotiate import resolve_source
     from .default_source import source_or_default
@@ -342,7 +366,15 @@ def _attach_client(source: Any, *, hub: str | None, groups: list[str], roles: It
     # A connection string mints the token here: put the groups in it (no joinLeaveGroup role needed).
     token_groups = groups if kind == "connection_string" else []
     # message_buffer=0: the view listens through a callback; nothing reads client.messages().
-    client = Client(source, hub=hub or "stream", user_id=user_id, roles=list(roles) if roles else None,
-                    groups=token_groups or None, protocol=protocol, journal_size=journal_size, record_to=record_to,
-                    message_buffer=0)
+    client = Client(
+        source,
+        hub=hub or "stream",
+        user_id=user_id,
+        roles=list(roles) if roles else None,
+        groups=token_groups or None,
+        protocol=protocol,
+        journal_size=journal_size,
+        record_to=record_to,
+        message_buffer=0,
+    )
     return client, True, set(token_groups)

@@ -106,13 +106,15 @@ def decode_data(data_type: str, raw: Any, *, where: str = "message") -> Any:
         return raw
     if data_type in ("binary", "protobuf"):
         if not isinstance(raw, str):
-            raise InvalidMessage(f"{where}: dataType '{data_type}' needs base64 text in 'data', got {_kind(raw)}",
-                                 field="data")
+            raise InvalidMessage(
+                f"{where}: dataType '{data_type}' needs base64 text in 'data', got {_kind(raw)}", field="data"
+            )
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidMessage(f"{where}: 'data' is not valid base64 for dataType '{data_type}'",
-                                 field="data") from None
+            raise InvalidMessage(
+                f"{where}: 'data' is not valid base64 for dataType '{data_type}'", field="data"
+            ) from None
     raise InvalidMessage(
         f"{where}: unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}", field="dataType"
     )
@@ -131,8 +133,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage(
-            "frame has no string 'type'; expected one of joinGroup, leaveGroup, sendToGroup, event, "
-            "sequenceAck, ping",
+            "frame has no string 'type'; expected one of joinGroup, leaveGroup, sendToGroup, event, sequenceAck, ping",
             field="type",
         )
     parser = _CLIENT_PARSERS.get(kind.lower())
@@ -195,8 +196,9 @@ def _parse_sequence_ack(frame: dict[str, Any]) -> SequenceAck:
     if isinstance(raw, str) and raw.isdigit():
         raw = int(raw)
     if not _is_uint64(raw):
-        raise InvalidMessage(f"sequenceAck: 'sequenceId' must be a non-negative integer, got {raw!r}",
-                             field="sequenceId")
+        raise InvalidMessage(
+            f"sequenceAck: 'sequenceId' must be a non-negative integer, got {raw!r}", field="sequenceId"
+        )
     return SequenceAck(sequence_id=raw)
 
 
@@ -250,8 +252,13 @@ def encode_service_message(message: ServiceMessage) -> str:
     '{"type":"ack","ackId":1,"success":true}'
     """
     if isinstance(message, DataMessage):
-        return Envelope.build(message.source, message.data_type, message.data, group=message.group,
-                              from_user_id=message.from_user_id).frame(message.sequence_id).decode("utf-8")
+        return (
+            Envelope.build(
+                message.source, message.data_type, message.data, group=message.group, from_user_id=message.from_user_id
+            )
+            .frame(message.sequence_id)
+            .decode("utf-8")
+        )
     frame: dict[str, Any] = {"type": message.type}
     if isinstance(message, Ack):
         frame["ackId"] = message.ack_id
@@ -290,12 +297,18 @@ def parse_service_message(text: str | bytes) -> ServiceMessage:
             raise InvalidMessage("message from a group has no string 'group'", field="group")
         sequence_id = frame.get("sequenceId")
         if sequence_id is not None and not _is_uint64(sequence_id):
-            raise InvalidMessage(f"message: 'sequenceId' must be a non-negative integer, got {sequence_id!r}",
-                                 field="sequenceId")
+            raise InvalidMessage(
+                f"message: 'sequenceId' must be a non-negative integer, got {sequence_id!r}", field="sequenceId"
+            )
         from_user_id = frame.get("fromUserId")
-        return DataMessage(source=source, data=data, data_type=data_type, group=group,
-                           from_user_id=from_user_id if isinstance(from_user_id, str) else None,
-                           sequence_id=sequence_id)
+        return DataMessage(
+            source=source,
+            data=data,
+            data_type=data_type,
+            group=group,
+            from_user_id=from_user_id if isinstance(from_user_id, str) else None,
+            sequence_id=sequence_id,
+        )
     if kind == "ack":
         ack_id = _required(frame, "ackId", "ack")
         success = _required(frame, "success", "ack")
@@ -314,12 +327,14 @@ def parse_service_message(text: str | bytes) -> ServiceMessage:
                 raise InvalidMessage("connected: 'connectionId' must be a string", field="connectionId")
             user_id = frame.get("userId")
             token = frame.get("reconnectionToken")
-            return Connected(connection_id=connection_id, user_id=user_id if isinstance(user_id, str) else None,
-                             reconnection_token=token if isinstance(token, str) else None)
+            return Connected(
+                connection_id=connection_id,
+                user_id=user_id if isinstance(user_id, str) else None,
+                reconnection_token=token if isinstance(token, str) else None,
+            )
         if event == "disconnected":
             return Disconnected(message=str(frame.get("message") or ""))
-        raise InvalidMessage(f"system: unknown event {event!r}; expected 'connected' or 'disconnected'",
-                             field="event")
+        raise InvalidMessage(f"system: unknown event {event!r}; expected 'connected' or 'disconnected'", field="event")
     if kind == "pong":
         return Pong()
     raise InvalidMessage(f"unknown service message type {kind!r}", field="type")
@@ -354,8 +369,9 @@ class Envelope:
         self.size = len(self.plain)
 
     @classmethod
-    def build(cls, source: str, data_type: str, data: Any, *, group: str | None = None,
-              from_user_id: str | None = None) -> Envelope:
+    def build(
+        cls, source: str, data_type: str, data: Any, *, group: str | None = None, from_user_id: str | None = None
+    ) -> Envelope:
         """Encode ``data`` (decoded form: JSON value, str or bytes) once for every recipient."""
         if data_type == "json":
             data_json = _dumps(data)
@@ -458,20 +474,18 @@ def _data_type(frame: dict[str, Any], where: str) -> str:
     if data_type is None:
         return "json"
     if not isinstance(data_type, str) or data_type.lower() not in DATA_TYPES:
-        raise InvalidMessage(f"{where}: unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}",
-                             field="dataType")
+        raise InvalidMessage(
+            f"{where}: unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}", field="dataType"
+        )
     return data_type.lower()
 
 
 def _check_ttl_and_metadata(frame: dict[str, Any], where: str) -> None:
     ttl = frame.get("ttlSeconds")
     if ttl is not None and not (isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= 300):
-        raise InvalidMessage(f"{where}: 'ttlSeconds' must be an integer from 0 to 300, got {ttl!r}",
-                             field="ttlSeconds")
+        raise InvalidMessage(f"{where}: 'ttlSeconds' must be an integer from 0 to 300, got {ttl!r}", field="ttlSeconds")
     metadata = frame.get("metadata")
-    if metadata is not None and not (
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
-    ):
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise InvalidMessage(f"{where}: 'metadata' must be an object of string values", field="metadata")
 
 
@@ -482,5 +496,6 @@ def _is_uint64(value: Any) -> bool:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )

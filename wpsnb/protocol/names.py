@@ -54,8 +54,10 @@ def group_name_problem(group: Any) -> str | None:
             group.encode("utf-8")
         except UnicodeEncodeError as exc:
             # JSON allows "\ud800" escapes; such a name could never be sent back in a UTF-8 frame.
-            return (f"group name has an unpaired surrogate {group[exc.start]!r} at position {exc.start}; "
-                    "use valid Unicode text")
+            return (
+                f"group name has an unpaired surrogate {group[exc.start]!r} at position {exc.start}; "
+                "use valid Unicode text"
+            )
     return None
 
 

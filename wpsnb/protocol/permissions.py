@@ -151,9 +151,11 @@ class _GroupRules:
         elif group in self.overrides or len(self.overrides) < MAX_LITERAL_RULES:
             self.overrides[group] = allowed
         else:
-            raise PermissionLimitError(f"this connection already has {MAX_LITERAL_RULES} per-group "
-                                       "permission rules; grant or revoke for all groups (no targetName) "
-                                       "instead")
+            raise PermissionLimitError(
+                f"this connection already has {MAX_LITERAL_RULES} per-group "
+                "permission rules; grant or revoke for all groups (no targetName) "
+                "instead"
+            )
 
 
 class Permissions:
@@ -191,7 +193,7 @@ class Permissions:
         for name, rules in self._rules.items():
             role_name = _ROLE_PREFIX + name
             if role.startswith(role_name + "s."):
-                pattern = role[len(role_name) + 2:]
+                pattern = role[len(role_name) + 2 :]
                 try:
                     regex = compile_group_pattern(pattern)
                 except ValueError as error:
@@ -208,15 +210,17 @@ class Permissions:
                 rules.allow_all = True
                 return None
             if role.startswith(role_name + "."):
-                group = role[len(role_name) + 1:]
+                group = role[len(role_name) + 1 :]
                 problem = group_name_problem(group)
                 if problem:
                     return problem
                 rules.literals.add(group)
                 return None
-        return (f"not a Web PubSub role (role names are case-sensitive: webpubsub.{JOIN_LEAVE}[.<group>], "
-                f"webpubsub.{SEND}[.<group>], webpubsub.{JOIN_LEAVE}s.<pattern>, "
-                f"webpubsub.{SEND}s.<pattern>)")
+        return (
+            f"not a Web PubSub role (role names are case-sensitive: webpubsub.{JOIN_LEAVE}[.<group>], "
+            f"webpubsub.{SEND}[.<group>], webpubsub.{JOIN_LEAVE}s.<pattern>, "
+            f"webpubsub.{SEND}s.<pattern>)"
+        )
 
     def can_join_leave(self, group: str) -> bool:
         """Whether the connection may join or leave ``group``."""
@@ -260,8 +264,10 @@ class Permissions:
         except KeyError:
             raise ValueError(f"unknown action {action!r}; use 'join', 'leave' or 'send'") from None
         role = _ROLE_PREFIX + permission
-        message = (f"No permission to {verb} group '{group}'. The connection needs role '{role}' or "
-                   f"'{role}.{group}' (grant it in the client access token or via the REST API).")
+        message = (
+            f"No permission to {verb} group '{group}'. The connection needs role '{role}' or "
+            f"'{role}.{group}' (grant it in the client access token or via the REST API)."
+        )
         if self._rules[permission].overrides.get(group) is False:
             message += f" Its {permission} permission for this group was revoked via the REST API."
         for ignored, why in self.ignored_roles:

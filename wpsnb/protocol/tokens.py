@@ -84,8 +84,9 @@ class ConnectionString:
         names the problem and shows the expected form; the access key is never echoed.
         """
         if not isinstance(text, str):
-            raise ValueError(f"connection string must be a str, got {type(text).__name__}; "
-                             f"expected {EXPECTED_CONNECTION_STRING!r}")
+            raise ValueError(
+                f"connection string must be a str, got {type(text).__name__}; expected {EXPECTED_CONNECTION_STRING!r}"
+            )
         segments = text.split(";")
         values: dict[str, str] = {}
         for position, segment in enumerate(segments, start=1):
@@ -93,22 +94,27 @@ class ConnectionString:
                 key, value = segment.split("=", 1)
                 values.setdefault(key.lower(), value)
             elif segment.isspace():
-                raise ValueError(f"connection string segment {position} of {len(segments)} is only "
-                                 "whitespace (a stray space or newline?); remove it. "
-                                 f"Expected {EXPECTED_CONNECTION_STRING!r}")
+                raise ValueError(
+                    f"connection string segment {position} of {len(segments)} is only "
+                    "whitespace (a stray space or newline?); remove it. "
+                    f"Expected {EXPECTED_CONNECTION_STRING!r}"
+                )
             elif segment:
                 # Not echoed: a pasted key without 'AccessKey=' would end up in logs.
-                raise ValueError(f"malformed connection string: segment {position} of {len(segments)} has no "
-                                 f"'=' (every segment is key=value). Expected {EXPECTED_CONNECTION_STRING!r}")
+                raise ValueError(
+                    f"malformed connection string: segment {position} of {len(segments)} has no "
+                    f"'=' (every segment is key=value). Expected {EXPECTED_CONNECTION_STRING!r}"
+                )
         if "endpoint" not in values:
             raise ValueError(f"connection string has no Endpoint; expected {EXPECTED_CONNECTION_STRING!r}")
         if "accesskey" not in values:
-            raise ValueError(f"connection string has no AccessKey (wpsnb needs key credentials); "
-                             f"expected {EXPECTED_CONNECTION_STRING!r}")
+            raise ValueError(
+                f"connection string has no AccessKey (wpsnb needs key credentials); "
+                f"expected {EXPECTED_CONNECTION_STRING!r}"
+            )
         endpoint = _normalise_endpoint(values["endpoint"], values.get("port"))
         if not values["accesskey"]:
-            raise ValueError("connection string has an empty AccessKey; "
-                             f"expected {EXPECTED_CONNECTION_STRING!r}")
+            raise ValueError(f"connection string has an empty AccessKey; expected {EXPECTED_CONNECTION_STRING!r}")
         return cls(endpoint=endpoint, access_key=values["accesskey"], version=values.get("version"))
 
     def __str__(self) -> str:
@@ -119,15 +125,19 @@ def _normalise_endpoint(endpoint: str, port: str | None) -> str:
     """The SDK's endpoint: ``Port`` appended after stripping ``/``; we also drop the trailing ``/`` always."""
     if not endpoint.lower().startswith(("http://", "https://")):
         shown = endpoint.split("://", 1)[0] + "://" if "://" in endpoint else repr(endpoint)
-        raise ValueError(f"connection string Endpoint must start with http:// or https://, got {shown}; "
-                         f"expected {EXPECTED_CONNECTION_STRING!r}")
+        raise ValueError(
+            f"connection string Endpoint must start with http:// or https://, got {shown}; "
+            f"expected {EXPECTED_CONNECTION_STRING!r}"
+        )
     endpoint = endpoint.rstrip("/")
     if port:  # the SDK ignores an empty Port= segment, so do we
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"connection string Port must be a number 1-65535, got {port!r}")
         if _explicit_port(endpoint) is not None:
-            raise ValueError(f"connection string gives the port twice (in Endpoint {endpoint!r} and "
-                             f"Port={port}); the SDK would build host:port:port — keep only one")
+            raise ValueError(
+                f"connection string gives the port twice (in Endpoint {endpoint!r} and "
+                f"Port={port}); the SDK would build host:port:port — keep only one"
+            )
         endpoint = f"{endpoint}:{port}"
     else:
         _explicit_port(endpoint)  # validates it
@@ -138,8 +148,9 @@ def _explicit_port(endpoint: str) -> int | None:
     try:
         return urlsplit(endpoint).port
     except ValueError:
-        raise ValueError(f"connection string Endpoint {endpoint!r} has an invalid port; "
-                         f"expected {EXPECTED_CONNECTION_STRING!r}") from None
+        raise ValueError(
+            f"connection string Endpoint {endpoint!r} has an invalid port; expected {EXPECTED_CONNECTION_STRING!r}"
+        ) from None
 
 
 def access_key_problem(key: Any) -> str | None:
@@ -155,8 +166,10 @@ def access_key_problem(key: Any) -> str | None:
         return f"access key must be a str, got {type(key).__name__}"
     size = len(key.encode("utf-8"))
     if size < MIN_ACCESS_KEY_BYTES:
-        return (f"access key is {size} bytes of UTF-8; use at least {MIN_ACCESS_KEY_BYTES} "
-                "(e.g. wpsnb.protocol.tokens.generate_access_key())")
+        return (
+            f"access key is {size} bytes of UTF-8; use at least {MIN_ACCESS_KEY_BYTES} "
+            "(e.g. wpsnb.protocol.tokens.generate_access_key())"
+        )
     if key != key.strip():
         return "access key has leading or trailing whitespace; remove it"
     if ";" in key:
@@ -208,13 +221,13 @@ def _decode(token: str | None, access_key: str, what: str, fix: str) -> dict[str
         raise TokenError("malformed", f"{what} is not a JWT ({error}); {fix}") from None
     algorithm = header.get("alg")
     if algorithm != "HS256":
-        raise TokenError("bad-algorithm", f"{what} uses alg {algorithm!r}; only HS256 signed with the "
-                                          f"access key is accepted. {fix}")
+        raise TokenError(
+            "bad-algorithm", f"{what} uses alg {algorithm!r}; only HS256 signed with the access key is accepted. {fix}"
+        )
     try:
         return jwt.decode(token, access_key, algorithms=["HS256"], options=_DECODE_OPTIONS)
     except jwt.InvalidSignatureError:
-        raise TokenError("bad-signature", f"{what} signature does not match this service's access key; "
-                                          f"{fix}") from None
+        raise TokenError("bad-signature", f"{what} signature does not match this service's access key; {fix}") from None
     except jwt.InvalidTokenError as error:
         raise TokenError("malformed", f"{what} could not be decoded ({error}); {fix}") from None
 
@@ -234,8 +247,10 @@ def _check_lifetime(claims: dict[str, Any], now: float, leeway: float, what: str
             raise TokenError("invalid-claim", f"{what} claim 'nbf' must be a number, got {not_before!r}")
         if now + leeway < not_before:
             wait = _duration(not_before - now)
-            raise TokenError("invalid-claim", f"{what} is not valid for another {wait} (nbf); "
-                                              "check the clocks of the minting machine and this one")
+            raise TokenError(
+                "invalid-claim",
+                f"{what} is not valid for another {wait} (nbf); check the clocks of the minting machine and this one",
+            )
     return float(expires_at)
 
 
@@ -262,8 +277,7 @@ def _audience_values(claims: dict[str, Any], what: str) -> list[str]:
         return audience
     if audience is None:
         raise TokenError("wrong-audience", f"{what} has no 'aud' claim")
-    raise TokenError("invalid-claim", f"{what} claim 'aud' must be a string or list of strings, "
-                                      f"got {audience!r}")
+    raise TokenError("invalid-claim", f"{what} claim 'aud' must be a string or list of strings, got {audience!r}")
 
 
 def _string_list(claims: dict[str, Any], names: Iterable[str], what: str) -> tuple[str, ...]:
@@ -275,8 +289,9 @@ def _string_list(claims: dict[str, Any], names: Iterable[str], what: str) -> tup
         if value is None:
             continue
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise TokenError("invalid-claim", f"{what} claim {name!r} must be a string or a list of strings, "
-                                              f"got {value!r}")
+            raise TokenError(
+                "invalid-claim", f"{what} claim {name!r} must be a string or a list of strings, got {value!r}"
+            )
         values.extend(item for item in items if item not in values)
     return tuple(values)
 
@@ -289,8 +304,7 @@ def _strip_default_port(scheme: str, netloc: str) -> str:
 # ----------------------------------------------------------------------------------------------------
 # Client access tokens (the /client endpoint)
 
-_CLIENT_FIX = ("get a fresh client URL for this service "
-               "(negotiate / WebPubSubServiceClient.get_client_access_token)")
+_CLIENT_FIX = "get a fresh client URL for this service (negotiate / WebPubSubServiceClient.get_client_access_token)"
 
 
 @dataclass(frozen=True)
@@ -367,9 +381,12 @@ def validate_client_token(
     given = _audience_values(claims, what)
     if not any(_client_audience_key(audience) in accepted for audience in given):
         expected = " or ".join(repr(audience) for audience in audiences)
-        raise TokenError("wrong-audience", f"{what} is for {given[0]!r}, not for hub {hub!r} here "
-                                           f"(expected {expected}); mint it for hub {hub!r} with this "
-                                           "service's endpoint")
+        raise TokenError(
+            "wrong-audience",
+            f"{what} is for {given[0]!r}, not for hub {hub!r} here "
+            f"(expected {expected}); mint it for hub {hub!r} with this "
+            "service's endpoint",
+        )
     user_id = claims.get("sub", claims.get(_NAME_IDENTIFIER_CLAIM))
     if isinstance(user_id, int) and not isinstance(user_id, bool):
         user_id = str(user_id)
@@ -377,8 +394,7 @@ def validate_client_token(
         raise TokenError("invalid-claim", f"{what} claim 'sub' (userId) must be a string, got {user_id!r}")
     roles = _string_list(claims, ("role", _ROLE_CLAIM_LONG), what)
     groups = _string_list(claims, ("webpubsub.group",), what)
-    return ClientClaims(user_id=user_id or None, roles=roles, groups=groups, expires_at=expires_at,
-                        claims=claims)
+    return ClientClaims(user_id=user_id or None, roles=roles, groups=groups, expires_at=expires_at, claims=claims)
 
 
 def mint_client_token(
@@ -474,8 +490,11 @@ def validate_rest_token(
         if any(_rest_audience_key(form) in accepted for form in forms):
             return claims
     request = request_urls[0] if request_urls else "(none given)"
-    raise TokenError("wrong-audience", f"{what} is for {given[0]!r}, but the request is {request!r}; "
-                                       "sign the exact request URL, as the official SDKs do")
+    raise TokenError(
+        "wrong-audience",
+        f"{what} is for {given[0]!r}, but the request is {request!r}; "
+        "sign the exact request URL, as the official SDKs do",
+    )
 
 
 def _refuse_entra_token(token: str) -> None:
@@ -486,19 +505,20 @@ def _refuse_entra_token(token: str) -> None:
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
     if ENTRA_AUDIENCE in audiences:
-        raise TokenError("wrong-audience", "this is a Microsoft Entra ID token (aud "
-                                           "https://webpubsub.azure.com); the local service cannot verify "
-                                           "those offline. "
-                                           "Create the server client from the connection string instead.")
+        raise TokenError(
+            "wrong-audience",
+            "this is a Microsoft Entra ID token (aud "
+            "https://webpubsub.azure.com); the local service cannot verify "
+            "those offline. "
+            "Create the server client from the connection string instead.",
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
 # Reconnection tokens (reliable subprotocols)
 
 
-def mint_reconnection_token(
-    access_key: str, connection_id: str, *, now: float | None = None, days: float = 7
-) -> str:
+def mint_reconnection_token(access_key: str, connection_id: str, *, now: float | None = None, days: float = 7) -> str:
     """A reconnection token for ``connection_id``: HS256, iss ``https://webpubsub.azure.com``, aud = the id.
 
     >>> key = "k" * 43
@@ -516,9 +536,7 @@ def mint_reconnection_token(
     return jwt.encode(payload, access_key, algorithm="HS256")
 
 
-def validate_reconnection_token(
-    token: str, access_key: str, connection_id: str, now: float | None = None
-) -> None:
+def validate_reconnection_token(token: str, access_key: str, connection_id: str, now: float | None = None) -> None:
     """Raise ``TokenError`` unless ``token`` was minted by this service for ``connection_id``, unexpired.
 
     No clock leeway: the token is only ever checked by the service that minted it.
@@ -531,5 +549,4 @@ def validate_reconnection_token(
     if claims.get("iss") != RECONNECTION_ISSUER:
         raise TokenError("invalid-claim", f"{what} was not issued by a Web PubSub service; {fix}")
     if claims.get("aud") != connection_id:
-        raise TokenError("wrong-audience", f"{what} belongs to another connection than "
-                                           f"{connection_id!r}; {fix}")
+        raise TokenError("wrong-audience", f"{what} belongs to another connection than {connection_id!r}; {fix}")

@@ -56,12 +56,16 @@ def _send_to_group(session: Session, message: SendToGroup) -> None:
         _fail(session, ack_id, "Forbidden", session.permissions.forbidden_reason("send", message.group))
         return
     try:
-        envelope = Envelope.build("group", message.data_type, message.data, group=message.group,
-                                  from_user_id=session.user_id)
+        envelope = Envelope.build(
+            "group", message.data_type, message.data, group=message.group, from_user_id=session.user_id
+        )
     except (ValueError, RecursionError) as exc:
         # Parsed but not re-encodable: a number beyond float range (1e400) or extreme nesting.
-        raise InvalidMessage(f"sendToGroup: 'data' cannot be passed on as JSON ({exc}); send finite numbers "
-                             "and less deeply nested values", field="data") from None
+        raise InvalidMessage(
+            f"sendToGroup: 'data' cannot be passed on as JSON ({exc}); send finite numbers "
+            "and less deeply nested values",
+            field="data",
+        ) from None
     session.hub.send_to_group(message.group, envelope, skip=session if message.no_echo else None)
     _succeed(session, ack_id)
 
@@ -89,10 +93,14 @@ def _event(session: Session, message: SendEvent) -> None:
         _duplicate(session, ack_id)
         return
     # No upstream event handler exists yet: answer as the official emulator does.
-    _fail(session, ack_id, "InternalServerError",
-          f"No event handler is configured for event '{message.event}' in hub '{session.hub.name}'. "
-          "The local service does not forward user events upstream yet; use sendToGroup to reach "
-          "other clients, or the REST API from your server.")
+    _fail(
+        session,
+        ack_id,
+        "InternalServerError",
+        f"No event handler is configured for event '{message.event}' in hub '{session.hub.name}'. "
+        "The local service does not forward user events upstream yet; use sendToGroup to reach "
+        "other clients, or the REST API from your server.",
+    )
 
 
 def _succeed(session: Session, ack_id: int | None) -> None:

@@ -55,12 +55,38 @@ class Socket(Protocol):
 class Session:
     """One client connection: identity, permissions, groups and, if reliable, its outbox."""
 
-    __slots__ = ("connection_id", "user_id", "hub", "protocol", "reliable", "raw", "permissions", "groups",
-                 "outbox", "socket", "state", "detached_at", "claims", "peer", "connected_at",
-                 "_acks_ok", "_acks_order", "deliver")
+    __slots__ = (
+        "connection_id",
+        "user_id",
+        "hub",
+        "protocol",
+        "reliable",
+        "raw",
+        "permissions",
+        "groups",
+        "outbox",
+        "socket",
+        "state",
+        "detached_at",
+        "claims",
+        "peer",
+        "connected_at",
+        "_acks_ok",
+        "_acks_order",
+        "deliver",
+    )
 
-    def __init__(self, hub: Hub, *, user_id: str | None, protocol: str | None, roles: Iterable[str] = (),
-                 claims: dict[str, Any] | None = None, peer: str = "", connection_id: str | None = None):
+    def __init__(
+        self,
+        hub: Hub,
+        *,
+        user_id: str | None,
+        protocol: str | None,
+        roles: Iterable[str] = (),
+        claims: dict[str, Any] | None = None,
+        peer: str = "",
+        connection_id: str | None = None,
+    ):
         self.connection_id = connection_id or new_connection_id()
         self.user_id = user_id
         self.hub = hub
@@ -179,8 +205,7 @@ class Hub:
             return
         session.state = "detached"
         session.detached_at = time.monotonic()
-        log.info("dropped %s (%s); kept %.0f s for recovery", session.describe(), why,
-                 self.service.recovery_window)
+        log.info("dropped %s (%s); kept %.0f s for recovery", session.describe(), why, self.service.recovery_window)
         self.service.schedule_expiry(session)
 
     def attach(self, session: Session, socket: Socket) -> None:
@@ -190,8 +215,11 @@ class Hub:
         if session.outbox is not None:
             for frame in session.outbox.unacknowledged():
                 socket.writer.send_text(frame)
-        log.info("recovered %s; replayed %d unacknowledged messages", session.describe(),
-                 len(session.outbox) if session.outbox is not None else 0)
+        log.info(
+            "recovered %s; replayed %d unacknowledged messages",
+            session.describe(),
+            len(session.outbox) if session.outbox is not None else 0,
+        )
 
     def end_session(self, session: Session, reason: str, *, code: int | None = 1000) -> None:
         """Remove a session for good; if its socket is open, tell the client and close it."""
@@ -276,8 +304,15 @@ class Hub:
 
     # -- sending --
 
-    def send_to_group(self, group: str, envelope: Envelope, *, skip: Session | None = None,
-                      excluded: Iterable[str] = (), filter: Filter | None = None) -> int:
+    def send_to_group(
+        self,
+        group: str,
+        envelope: Envelope,
+        *,
+        skip: Session | None = None,
+        excluded: Iterable[str] = (),
+        filter: Filter | None = None,
+    ) -> int:
         """Deliver to every member of ``group``; returns the number of recipients.
 
         ``skip`` is the sender with ``noEcho``; ``excluded`` are connection ids (REST).
@@ -293,8 +328,7 @@ class Hub:
             return len(recipients)
         return self._deliver_to(list(members), envelope, skip, excluded, filter)
 
-    def send_to_all(self, envelope: Envelope, *, excluded: Iterable[str] = (),
-                    filter: Filter | None = None) -> int:
+    def send_to_all(self, envelope: Envelope, *, excluded: Iterable[str] = (), filter: Filter | None = None) -> int:
         """Deliver to every connected (or detached reliable) session of the hub."""
         return self._deliver_to(list(self.sessions.values()), envelope, None, excluded, filter)
 
@@ -311,8 +345,13 @@ class Hub:
         return 1
 
     @staticmethod
-    def _deliver_to(sessions: list[Session], envelope: Envelope, skip: Session | None,
-                    excluded: Iterable[str], filter: Filter | None) -> int:
+    def _deliver_to(
+        sessions: list[Session],
+        envelope: Envelope,
+        skip: Session | None,
+        excluded: Iterable[str],
+        filter: Filter | None,
+    ) -> int:
         excluded_ids = set(excluded)
         count = 0
         for session in sessions:
@@ -343,9 +382,14 @@ class Service:
     ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`).
     """
 
-    def __init__(self, access_key: str, *, recovery_window: float = RECOVERY_WINDOW,
-                 schedule: Callable[[float, Callable[[], None]], Any] | None = None,
-                 send_buffer_limit: int = DEFAULT_LIMIT):
+    def __init__(
+        self,
+        access_key: str,
+        *,
+        recovery_window: float = RECOVERY_WINDOW,
+        schedule: Callable[[float, Callable[[], None]], Any] | None = None,
+        send_buffer_limit: int = DEFAULT_LIMIT,
+    ):
         self.access_key = access_key
         self.recovery_window = recovery_window
         self.send_buffer_limit = send_buffer_limit

@@ -42,17 +42,23 @@ class LocalService:
     (a client that stopped reading); ``recovery_window``: seconds a dropped reliable session is kept.
     """
 
-    def __init__(self, port: int = 0, access_key: str | None = None, host: str = "127.0.0.1", *,
-                 recovery_window: float = RECOVERY_WINDOW, send_buffer_limit: int = DEFAULT_LIMIT,
-                 start: bool = True):
+    def __init__(
+        self,
+        port: int = 0,
+        access_key: str | None = None,
+        host: str = "127.0.0.1",
+        *,
+        recovery_window: float = RECOVERY_WINDOW,
+        send_buffer_limit: int = DEFAULT_LIMIT,
+        start: bool = True,
+    ):
         if access_key is not None:
             problem = access_key_problem(access_key)
             if problem:
                 raise ValueError(f"access_key is not usable: {problem}")
         self.host = host
         self.access_key = access_key or generate_access_key()
-        self.service = Service(self.access_key, recovery_window=recovery_window,
-                               send_buffer_limit=send_buffer_limit)
+        self.service = Service(self.access_key, recovery_window=recovery_window, send_buffer_limit=send_buffer_limit)
         self._requested_port = port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -68,15 +74,17 @@ class LocalService:
         if self._thread is not None:
             return self
         ready: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="wpsnb-local-service",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="wpsnb-local-service", daemon=True)
         self._thread.start()
         try:
             self.port = ready.result(timeout)
         except OSError as exc:
             self._thread = None
-            raise OSError(exc.errno, f"could not start the local service on {self.host}:{self._requested_port}: "
-                                     f"{exc.strerror}. Pick another port (port=0 chooses a free one).") from exc
+            raise OSError(
+                exc.errno,
+                f"could not start the local service on {self.host}:{self._requested_port}: "
+                f"{exc.strerror}. Pick another port (port=0 chooses a free one).",
+            ) from exc
         _warn_if_exposed(self.host)
         log.info("local Web PubSub service listening on %s", self.endpoint)
         return self
@@ -191,5 +199,8 @@ def _warn_if_exposed(host: str) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        log.warning("the local service is listening on %s, reachable from other machines: anyone who "
-                    "knows the access key can connect; use it on trusted networks only", host)
+        log.warning(
+            "the local service is listening on %s, reachable from other machines: anyone who "
+            "knows the access key can connect; use it on trusted networks only",
+            host,
+        )

@@ -51,8 +51,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         response = await _handle(request)
     except RestError as error:
-        log.info("REST %s %s -> %d %s: %s", request.method, request.raw_path, error.status, error.code,
-                 error.message)
+        log.info("REST %s %s -> %d %s: %s", request.method, request.raw_path, error.status, error.code, error.message)
         return error_response(error)
     log.debug("REST %s %s -> %d", request.method, request.raw_path, response.status)
     return response
@@ -61,8 +60,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
 async def _handle(request: web.Request) -> web.StreamResponse:
     segments = split_path(request.raw_path)
     if segments[:2] != list(_HUB_PREFIX) or len(segments) < 3:
-        raise RestError(404, "Error.NotFound", f"no REST operation at {request.path!r}; operations live under "
-                                               "/api/hubs/<hub>/ (see REST-API.md)")
+        raise RestError(
+            404,
+            "Error.NotFound",
+            f"no REST operation at {request.path!r}; operations live under /api/hubs/<hub>/ (see REST-API.md)",
+        )
     hub_name, rest = segments[2], segments[3:]
     route, params = find_route(request.method, rest, request.path)
     service = request.app[SERVICE_KEY]
@@ -86,8 +88,10 @@ def split_path(raw_path: str) -> list[str]:
     try:
         return [unquote(part, errors="strict") for part in parts]
     except UnicodeDecodeError:
-        raise bad_request(f"the path {path!r} has percent-escapes that are not UTF-8; percent-encode names "
-                          "as UTF-8 (the SDKs do)", target="path") from None
+        raise bad_request(
+            f"the path {path!r} has percent-escapes that are not UTF-8; percent-encode names as UTF-8 (the SDKs do)",
+            target="path",
+        ) from None
 
 
 def find_route(method: str, segments: list[str], path: str) -> tuple[Route, dict[str, str]]:
@@ -104,8 +108,9 @@ def find_route(method: str, segments: list[str], path: str) -> tuple[Route, dict
             return route, params
         allowed.append(route.method)
     if allowed:
-        raise RestError(405, "Error.MethodNotAllowed", f"{method} is not supported on {path!r}; use "
-                                                       f"{' or '.join(allowed)}")
+        raise RestError(
+            405, "Error.MethodNotAllowed", f"{method} is not supported on {path!r}; use {' or '.join(allowed)}"
+        )
     raise RestError(404, "Error.NotFound", f"no REST operation at {path!r} (see REST-API.md for the paths)")
 
 
@@ -125,12 +130,16 @@ def authenticate(request: web.Request, access_key: str) -> None:
     """Check ``Authorization: Bearer <jwt>`` against the URL of this request; 401 otherwise."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise RestError(401, "Error.Unauthorized",
-                        "the request has no 'Authorization: Bearer <jwt>' header; call the REST API through "
-                        "WebPubSubServiceClient built with this service's connection string")
+        raise RestError(
+            401,
+            "Error.Unauthorized",
+            "the request has no 'Authorization: Bearer <jwt>' header; call the REST API through "
+            "WebPubSubServiceClient built with this service's connection string",
+        )
     try:
-        validate_rest_token(token.strip(), access_key,
-                            request_urls=rest_audiences(request.scheme, request.host, request.raw_path))
+        validate_rest_token(
+            token.strip(), access_key, request_urls=rest_audiences(request.scheme, request.host, request.raw_path)
+        )
     except TokenError as exc:
         raise RestError(401, "Error.Unauthorized", str(exc)) from None
 

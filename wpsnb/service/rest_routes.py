@@ -112,8 +112,10 @@ class RestCall:
         connection_id = self.connection_id()
         session = self.hub.sessions.get(connection_id)
         if session is None:
-            raise not_found(f"connection {connection_id!r} does not exist in hub {self.hub_name!r} "
-                            "(it closed, or the id is from another hub or service)")
+            raise not_found(
+                f"connection {connection_id!r} does not exist in hub {self.hub_name!r} "
+                "(it closed, or the id is from another hub or service)"
+            )
         return session
 
     # -- query parameters --
@@ -129,8 +131,11 @@ class RestCall:
             return None
         text = values[0]
         if len(values) > 1 or not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-            raise bad_request(f"query parameter {name!r} must be one integer from {low} to {high}, "
-                              f"got {', '.join(map(repr, values))}", target=name)
+            raise bad_request(
+                f"query parameter {name!r} must be one integer from {low} to {high}, "
+                f"got {', '.join(map(repr, values))}",
+                target=name,
+            )
         return int(text)
 
     def reason(self) -> str:
@@ -162,9 +167,12 @@ class RestCall:
         media_type = self._media_type()
         data_type = DATA_TYPES.get(media_type)
         if data_type is None:
-            raise RestError(415, "Error.UnsupportedMediaType",
-                            f"Content-Type {media_type!r} is not supported for messages; use application/json "
-                            "(dataType json), text/plain (text) or application/octet-stream (binary)")
+            raise RestError(
+                415,
+                "Error.UnsupportedMediaType",
+                f"Content-Type {media_type!r} is not supported for messages; use application/json "
+                "(dataType json), text/plain (text) or application/octet-stream (binary)",
+            )
         body = await self.body()
         data = decode_body(data_type, body, self.request.charset)
         envelope = Envelope.build(source, data_type, data, group=group)
@@ -176,12 +184,16 @@ class RestCall:
         """A JSON object body (``:addToGroups``); 415 unless the Content-Type is application/json."""
         media_type = self._media_type()
         if media_type != "application/json":
-            raise RestError(415, "Error.UnsupportedMediaType",
-                            f"Content-Type {media_type!r} is not supported here; send application/json")
+            raise RestError(
+                415,
+                "Error.UnsupportedMediaType",
+                f"Content-Type {media_type!r} is not supported here; send application/json",
+            )
         value = decode_body("json", await self.body(), self.request.charset)
         if not isinstance(value, dict):
-            raise bad_request('the body must be a JSON object like {"groups": ["room"], "filter": "..."}',
-                              target="body")
+            raise bad_request(
+                'the body must be a JSON object like {"groups": ["room"], "filter": "..."}', target="body"
+            )
         return value
 
     def _media_type(self) -> str:
@@ -211,18 +223,25 @@ def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
         hint = ""
         if isinstance(exc, UnicodeDecodeError) and exc.reason == "unexpected end of data":
             # azure-core sets Content-Length to len(str), and aiohttp (the aio SDK's transport) obeys it.
-            hint = (" The body was cut short inside a character: the client counted characters instead of "
-                    "bytes for Content-Length (the aio Python SDK does this for a str body; pass "
-                    "text.encode() instead).")
-        raise bad_request(f"the body is not valid {charset or 'utf-8'} text ({exc}); send UTF-8 or use "
-                          f"Content-Type application/octet-stream for binary data.{hint}", target="body") from None
+            hint = (
+                " The body was cut short inside a character: the client counted characters instead of "
+                "bytes for Content-Length (the aio Python SDK does this for a str body; pass "
+                "text.encode() instead)."
+            )
+        raise bad_request(
+            f"the body is not valid {charset or 'utf-8'} text ({exc}); send UTF-8 or use "
+            f"Content-Type application/octet-stream for binary data.{hint}",
+            target="body",
+        ) from None
     if data_type == "text":
         return text
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
-        raise bad_request(f"the body is not valid JSON ({exc}); send JSON, or use Content-Type text/plain "
-                          "for plain text", target="body") from None
+        raise bad_request(
+            f"the body is not valid JSON ({exc}); send JSON, or use Content-Type text/plain for plain text",
+            target="body",
+        ) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -231,9 +250,12 @@ def _reject_constant(name: str) -> Any:
 
 def _too_large(size: int | None) -> RestError:
     got = f" (got {size} bytes)" if size is not None else ""
-    return RestError(413, "Error.PayloadTooLarge",
-                     f"the body is larger than the {MAX_BODY}-byte limit{got}; split the message or send a link "
-                     "to the data instead", target="body")
+    return RestError(
+        413,
+        "Error.PayloadTooLarge",
+        f"the body is larger than the {MAX_BODY}-byte limit{got}; split the message or send a link to the data instead",
+        target="body",
+    )
 
 
 def _valid_group(group: Any, target: str) -> str:
@@ -376,8 +398,11 @@ async def _update_groups(call: RestCall, *, join: bool) -> web.Response:
     body = await call.json_object()
     groups = body.get("groups")
     if not isinstance(groups, list) or not groups:
-        raise bad_request('the body needs "groups": a non-empty list of group names, e.g. '
-                          '{"groups": ["room"], "filter": "userId eq \'alice\'"}', target="groups")
+        raise bad_request(
+            'the body needs "groups": a non-empty list of group names, e.g. '
+            '{"groups": ["room"], "filter": "userId eq \'alice\'"}',
+            target="groups",
+        )
     for group in groups:
         _valid_group(group, "groups")
     text = body.get("filter")
@@ -406,12 +431,14 @@ async def list_connections(call: RestCall) -> web.Response:
     remaining = None if top is None else top - len(page)
     next_link = None
     if more and remaining != 0:
-        next_link = call.absolute_url({
-            "api-version": call.query.get("api-version") or DEFAULT_API_VERSION,
-            "maxpagesize": page_size,
-            "top": remaining,
-            "continuationToken": _continuation(page[-1].connection_id),
-        })
+        next_link = call.absolute_url(
+            {
+                "api-version": call.query.get("api-version") or DEFAULT_API_VERSION,
+                "maxpagesize": page_size,
+                "top": remaining,
+                "continuationToken": _continuation(page[-1].connection_id),
+            }
+        )
     value = [{"connectionId": s.connection_id, "userId": s.user_id} for s in page]
     return web.json_response({"value": value, "nextLink": next_link})
 
@@ -423,8 +450,11 @@ def _continuation(connection_id: str) -> str:
 def _read_continuation(values: list[str]) -> str | None:
     if not values:
         return None
-    invalid = bad_request("continuationToken is not one this service issued; follow the nextLink of the "
-                          "previous page, or leave it out to start from the first page", target="continuationToken")
+    invalid = bad_request(
+        "continuationToken is not one this service issued; follow the nextLink of the "
+        "previous page, or leave it out to start from the first page",
+        target="continuationToken",
+    )
     token = values[0]
     if len(values) > 1 or not token:
         raise invalid
@@ -524,8 +554,10 @@ async def has_permission(call: RestCall) -> web.Response:
     permission, target = _permission(call)
     session = call.session()
     scope = f"group {target!r}" if target is not None else "every group"
-    return _exists(session.permissions.has(permission, target),
-                   f"permission {permission!r} for {scope} on connection {session.connection_id!r}")
+    return _exists(
+        session.permissions.has(permission, target),
+        f"permission {permission!r} for {scope} on connection {session.connection_id!r}",
+    )
 
 
 # ---- tokens --------------------------------------------------------------------------------------
@@ -538,14 +570,23 @@ async def generate_token(call: RestCall) -> web.Response:
     """
     client_type = call.query.get("clientType") or "Default"
     if client_type.lower() != "default":
-        raise RestError(400, "NotSupported", f"clientType {client_type!r} is not supported by the local service "
-                                             "(no MQTT or Socket.IO endpoint); use Default")
+        raise RestError(
+            400,
+            "NotSupported",
+            f"clientType {client_type!r} is not supported by the local service "
+            "(no MQTT or Socket.IO endpoint); use Default",
+        )
     minutes = call.integer("minutesToExpire", 1, MAX_TOP) or 60
     groups = [_valid_group(group, "group") for group in call.values("group")]
     endpoint = f"{call.request.scheme}://{call.request.host}".lower()
-    token = mint_client_token(call.service.access_key, f"{endpoint}/client/hubs/{call.hub_name}",
-                              user_id=call.query.get("userId") or None, roles=call.values("role"),
-                              groups=groups, minutes_to_expire=minutes)
+    token = mint_client_token(
+        call.service.access_key,
+        f"{endpoint}/client/hubs/{call.hub_name}",
+        user_id=call.query.get("userId") or None,
+        roles=call.values("role"),
+        groups=groups,
+        minutes_to_expire=minutes,
+    )
     return web.json_response({"token": token})
 
 

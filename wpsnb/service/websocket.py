@@ -48,8 +48,9 @@ SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
 # Close codes with which a client says goodbye for good; anything else (or a dropped TCP
 # connection) leaves a reliable session waiting for recovery.
 _FINAL_CLIENT_CLOSES = (1000, 1001)
-_PREDEFINED = {p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1",
-                                      "protobuf.reliable.webpubsub.azure.v1")}
+_PREDEFINED = {
+    p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1", "protobuf.reliable.webpubsub.azure.v1")
+}
 
 
 class ClientSocket:
@@ -70,9 +71,7 @@ class ClientSocket:
             return
         self.closing = True
         self.writer.stop()
-        task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=code, message=close_reason(reason))
-        )
+        task = asyncio.get_running_loop().create_task(self.ws.close(code=code, message=close_reason(reason)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -82,9 +81,11 @@ class ClientSocket:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _overflowed(self) -> None:
-        log.warning("dropping a connection whose send backlog passed %d bytes: the client is not reading "
-                    "(a reliable client can recover and gets its unacknowledged messages again)",
-                    self.writer.limit)
+        log.warning(
+            "dropping a connection whose send backlog passed %d bytes: the client is not reading "
+            "(a reliable client can recover and gets its unacknowledged messages again)",
+            self.writer.limit,
+        )
         self.abort()
 
     def abort(self) -> None:
@@ -128,43 +129,57 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         return _reject(request, 400, f"{problem}. Connect to /client/hubs/<hub> or /client?hub=<hub>.")
     protocol = choose_subprotocol(request.headers.get("Sec-WebSocket-Protocol"))
     if protocol is not None and protocol.lower().startswith("protobuf"):
-        return _reject(request, 400, f"subprotocol {protocol!r} is not supported by the local service; "
-                                     "use json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1")
+        return _reject(
+            request,
+            400,
+            f"subprotocol {protocol!r} is not supported by the local service; "
+            "use json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1",
+        )
     hub = service.hub(hub_name)
     if "awps_connection_id" in request.query:
         return await _recover(request, hub, protocol)
 
     token = request.query.get("access_token") or _bearer(request)
     try:
-        claims = validate_client_token(token, service.access_key, hub=hub_name,
-                                       audiences=client_audiences(request.scheme, request.host, hub_name))
+        claims = validate_client_token(
+            token, service.access_key, hub=hub_name, audiences=client_audiences(request.scheme, request.host, hub_name)
+        )
     except TokenError as exc:
         return _reject(request, 401, str(exc))
     for group in claims.groups:
         if group_name_problem(group):
-            return _reject(request, 400, f"the token's webpubsub.group claim has an invalid group: "
-                                         f"{group_name_problem(group)}")
+            return _reject(
+                request, 400, f"the token's webpubsub.group claim has an invalid group: {group_name_problem(group)}"
+            )
     raw_mode = _raw_mode(request) if protocol is None else None
     if isinstance(raw_mode, web.Response):
         return raw_mode
 
-    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME,
-                               compress=False, autoping=True)
+    ws = web.WebSocketResponse(
+        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME, compress=False, autoping=True
+    )
     await ws.prepare(request)
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
-    session = Session(hub, user_id=claims.user_id, protocol=protocol, roles=claims.roles,
-                      claims=claims.claims, peer=request.remote or "")
+    session = Session(
+        hub,
+        user_id=claims.user_id,
+        protocol=protocol,
+        roles=claims.roles,
+        claims=claims.claims,
+        peer=request.remote or "",
+    )
     session.socket = socket
     hub.add(session)
     if protocol is not None:
-        token_for_recovery = (mint_reconnection_token(service.access_key, session.connection_id)
-                              if session.reliable else None)
-        session.send_frame(encode_service_message(
-            Connected(session.connection_id, session.user_id, token_for_recovery)))
+        token_for_recovery = (
+            mint_reconnection_token(service.access_key, session.connection_id) if session.reliable else None
+        )
+        session.send_frame(
+            encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery))
+        )
     for group in claims.groups:
         hub.join(session, group)
-    log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]",
-             session.peer)
+    log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
     await _read_frames(ws, socket, session, raw_mode)
     return ws
 
@@ -184,8 +199,9 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
             validate_reconnection_token(token, hub.service.access_key, connection_id)
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
-    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME,
-                               compress=False, autoping=True)
+    ws = web.WebSocketResponse(
+        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME, compress=False, autoping=True
+    )
     await ws.prepare(request)
     if why is not None or session is None:
         log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
@@ -200,8 +216,9 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
     return ws
 
 
-async def _read_frames(ws: web.WebSocketResponse, socket: ClientSocket, session: Session,
-                       raw_mode: tuple[str, bool] | None) -> None:
+async def _read_frames(
+    ws: web.WebSocketResponse, socket: ClientSocket, session: Session, raw_mode: tuple[str, bool] | None
+) -> None:
     """Read until the socket ends, then end or detach the session."""
     hub = session.hub
     final = False  # True: the session ends with this socket, no recovery
@@ -224,8 +241,10 @@ async def _read_frames(ws: web.WebSocketResponse, socket: ClientSocket, session:
                 if session.raw:
                     _raw_frame(session, socket, raw_mode, msg.data, True)
                     continue
-                reason = (f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
-                          "(one JSON object per frame)")
+                reason = (
+                    f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
+                    "(one JSON object per frame)"
+                )
                 _close_invalid(session, socket, CLOSE_UNSUPPORTED_DATA, reason)
                 why, final = reason, True
                 break
@@ -257,8 +276,9 @@ def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: st
     socket.close(code, reason)
 
 
-def _raw_frame(session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None,
-               data: str | bytes, binary: bool) -> None:
+def _raw_frame(
+    session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None, data: str | bytes, binary: bool
+) -> None:
     """A frame from a simple client: publish it (sendToGroup mode) or treat it as a user event."""
     if raw_mode is not None:
         group, no_echo = raw_mode
@@ -273,8 +293,10 @@ def _raw_frame(session: Session, socket: ClientSocket, raw_mode: tuple[str, bool
         return
     # Default mode: the frame is the user event 'message'; with no upstream handler it fails (Emu: 1011).
     log.info("closing %s with 1011: user event 'message' has no event handler", session.describe())
-    socket.close(1011, "No event handler for user event 'message'; connect with "
-                       "?webpubsub_mode=sendToGroup&group=<g> to publish.")
+    socket.close(
+        1011,
+        "No event handler for user event 'message'; connect with ?webpubsub_mode=sendToGroup&group=<g> to publish.",
+    )
 
 
 def _raw_mode(request: web.Request) -> tuple[str, bool] | web.Response | None:

@@ -63,12 +63,28 @@ def _text_header(length: int) -> bytes:
 class FrameWriter:
     """Queues frames for one WebSocket and flushes them once per event-loop tick."""
 
-    __slots__ = ("_transport", "_loop", "_queue", "_queued_bytes", "_queued_frames", "_scheduled", "limit",
-                 "closed", "_on_overflow", "frames_sent", "bytes_sent")
+    __slots__ = (
+        "_transport",
+        "_loop",
+        "_queue",
+        "_queued_bytes",
+        "_queued_frames",
+        "_scheduled",
+        "limit",
+        "closed",
+        "_on_overflow",
+        "frames_sent",
+        "bytes_sent",
+    )
 
-    def __init__(self, transport: asyncio.Transport, *, limit: int = DEFAULT_LIMIT,
-                 on_overflow: Callable[[], None] | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        on_overflow: Callable[[], None] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ):
         self._transport = transport
         self._loop = loop or asyncio.get_running_loop()
         self._queue: list[bytes] = []
