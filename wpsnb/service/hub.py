@@ -28,6 +28,7 @@ from ..protocol.messages import Disconnected, is_reliable
 from ..protocol.names import hub_key
 from ..protocol.permissions import Permissions
 from ..protocol.reliable import OutboxOverflow, ReliableOutbox
+from ..protocol.service_session import SessionState, check_move
 from .writer import DEFAULT_LIMIT, FrameWriter
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class Session:
         self.groups: set[str] = set()
         self.outbox = ReliableOutbox() if self.reliable else None
         self.socket: Socket | None = None
-        self.state = "connecting"
+        self.state = SessionState.CONNECTING
         self.detached_at = 0.0
         self.claims = claims or {}
         self.peer = peer
@@ -193,25 +194,25 @@ class Hub:
         self.sessions[session.connection_id] = session
         if session.user_id is not None:
             self.users.setdefault(session.user_id, {})[session] = None
-        session.state = "connected"
+        session.state = check_move(session.state, SessionState.CONNECTED)
 
     def detach(self, session: Session, why: str) -> None:
         """The socket dropped unexpectedly: keep a reliable session for recovery, end any other."""
-        if session.state != "connected":
+        if session.state is not SessionState.CONNECTED:
             return
         session.socket = None
         if not session.reliable:
             self.end_session(session, why)
             return
-        session.state = "detached"
+        session.state = check_move(session.state, SessionState.DETACHED)
         session.detached_at = time.monotonic()
         log.info("dropped %s (%s); kept %.0f s for recovery", session.describe(), why, self.service.recovery_window)
         self.service.schedule_expiry(session)
 
     def attach(self, session: Session, socket: Socket) -> None:
         """A recovering socket takes over a detached session: replay everything unacknowledged."""
+        session.state = check_move(session.state, SessionState.CONNECTED)
         session.socket = socket
-        session.state = "connected"
         if session.outbox is not None:
             for frame in session.outbox.unacknowledged():
                 socket.writer.send_text(frame)
@@ -223,9 +224,9 @@ class Hub:
 
     def end_session(self, session: Session, reason: str, *, code: int | None = 1000) -> None:
         """Remove a session for good; if its socket is open, tell the client and close it."""
-        if session.state == "closed":
+        if session.state is SessionState.CLOSED:
             return
-        session.state = "closed"
+        session.state = check_move(session.state, SessionState.CLOSED)
         self.sessions.pop(session.connection_id, None)
         for group in list(session.groups):
             self._remove_member(group, session)
@@ -245,7 +246,7 @@ class Hub:
     def expire_if_still_detached(self, session: Session, detached_at: float | None = None) -> None:
         """Called when the recovery window ends; ``detached_at`` names the drop it was scheduled for, so
         the window of an earlier drop (recovered since) does not cut a later one short."""
-        if session.state == "detached" and (detached_at is None or session.detached_at == detached_at):
+        if session.state is SessionState.DETACHED and (detached_at is None or session.detached_at == detached_at):
             self.end_session(session, "recovery window expired", code=None)
 
     # -- groups --
@@ -354,12 +355,13 @@ class Hub:
     ) -> int:
         excluded_ids = set(excluded)
         count = 0
+        closed = SessionState.CLOSED
         for session in sessions:
             if session is skip or session.connection_id in excluded_ids:
                 continue
             if filter is not None and not filter.matches(session):  # type: ignore[arg-type]
                 continue
-            if session.state == "closed":
+            if session.state is closed:
                 continue
             session.deliver(envelope)
             count += 1

@@ -29,6 +29,7 @@ from ..protocol.json_codec import (
 )
 from ..protocol.messages import JSON_PROTOCOLS, Connected
 from ..protocol.names import group_name_problem, hub_name_problem
+from ..protocol.service_session import SessionState
 from ..protocol.tokens import (
     TokenError,
     client_audiences,
@@ -203,6 +204,8 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
         protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME, compress=False, autoping=True
     )
     await ws.prepare(request)
+    if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
+        why = "the session expired while the upgrade was in progress"
     if why is not None or session is None:
         log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
         await ws.close(code=CLOSE_POLICY, message=RECOVERY_FAILED.encode())
@@ -263,7 +266,7 @@ async def _read_frames(
     finally:
         socket.closing = True
         socket.writer.closed = True
-        if session.socket is socket and session.state == "connected":
+        if session.socket is socket and session.state is SessionState.CONNECTED:
             if final:
                 hub.end_session(session, why, code=None)
             else:
