@@ -24,7 +24,6 @@ from azure.messaging.webpubsubclient.models._models import (
 from frame_shapes import assert_client_frame, assert_service_frame
 
 from wpsnb.protocol.json_codec import (
-    CLOSE_INVALID_PAYLOAD,
     Envelope,
     InvalidMessage,
     decode_data,
@@ -34,6 +33,7 @@ from wpsnb.protocol.json_codec import (
     parse_client_message,
     parse_service_message,
 )
+from wpsnb.protocol.limits import CloseCode
 from wpsnb.protocol.messages import (
     PLAIN_PROTOCOL,
     RELIABLE_PROTOCOL,
@@ -171,7 +171,7 @@ def test_invalid_client_frames_name_the_field_and_the_fix(frame: str, field: str
     with pytest.raises(InvalidMessage) as error:
         parse_client_message(frame)
     assert error.value.field == field
-    assert error.value.close_code == CLOSE_INVALID_PAYLOAD
+    assert error.value.close_code == CloseCode.INVALID_DATA
     assert says in str(error.value)
 
 

@@ -51,7 +51,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import logging
 import random
@@ -80,9 +79,9 @@ from ..errors import (
     WebPubSubError,
 )
 from ..negotiate import negotiate, redact_url, resolve_source, with_query
-from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message, parse_service_message
+from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
+from ..protocol.limits import MAX_FRAME_BYTES, MAX_RECEIVE_BYTES, CloseCode, frame_size_over_limit
 from ..protocol.messages import (
-    DATA_TYPES,
     JSON_PROTOCOLS,
     RELIABLE_PROTOCOL,
     Ack,
@@ -96,20 +95,18 @@ from ..protocol.messages import (
     SendToGroup,
     SequenceAck,
     is_reliable,
+    payload_type,
 )
-from ..protocol.names import group_name_problem
+from ..protocol.names import group_name_problem, is_loopback_host
 from ..protocol.reliable import SequenceTracker
 from .callbacks import Dispatcher
 from .inbox import Inbox
-from .journal import Journal
+from .journal import Journal, decode_frame
 from .outbox import Outbox, Request, settle
 
 log = logging.getLogger("wpsnb.client")
 
 STATES = ("idle", "connecting", "connected", "recovering", "reconnecting", "closed")
-MAX_FRAME_BYTES = 1024 * 1024  # the service closes the connection (1009) on a bigger frame
-MAX_RECEIVE_BYTES = 16 * 1024 * 1024
-CLOSE_POLICY = 1008  # the service's "this session cannot continue" (failed recovery, buffer overflow)
 SEQUENCE_ACK_INTERVAL = 0.5
 SEQUENCE_ACK_EVERY = 100  # the service keeps at most 1000 unacknowledged messages, then drops the session
 # Written requests waiting for their ack, at most. The service answers in order and sends a request's
@@ -306,9 +303,13 @@ class AsyncClient:
             await asyncio.gather(supervisor, return_exceptions=True)
         ws, self._ws = self._ws, None
         if ws is not None:
-            await ws.close(1000, "closed by the client")
+            await ws.close(CloseCode.NORMAL_CLOSURE, "closed by the client")
             self.frames.record(
-                "sent", "closed by the client", kind="close", code=1000, connection_id=self.connection_id
+                "sent",
+                "closed by the client",
+                kind="close",
+                code=CloseCode.NORMAL_CLOSURE,
+                connection_id=self.connection_id,
             )
             self._emit("disconnected", Disconnected("closed by the client"))
         await self._finish(NotConnected("the client was closed before the service acknowledged this request"))
@@ -563,7 +564,7 @@ class AsyncClient:
                 ping_interval=20,
                 ping_timeout=20,
                 close_timeout=2,
-                **(_NO_PROXY if _is_loopback(host) else {}),
+                **(_NO_PROXY if is_loopback_host(host) else {}),
             )
         except InvalidStatus as exc:
             raise _rejected(exc, url) from None
@@ -604,7 +605,7 @@ class AsyncClient:
             raise ServiceUnreachable(
                 f"{redact_url(url)} accepted the WebSocket but sent no 'connected' message within {timeout:g} s"
             ) from None
-        message, error = _parse(raw)
+        message, error = decode_frame("received", raw)
         connection_id = message.connection_id if isinstance(message, Connected) else None
         self.frames.record("received", raw, message, error, connection_id=connection_id)
         if not isinstance(message, Connected):
@@ -639,7 +640,12 @@ class AsyncClient:
                 said = self._disconnect_reason  # the service's 'disconnected' message, kept until a new connection
                 why = f"{said}; {reason}" if said and said not in reason else reason
                 log.info("connection %s dropped: %s", self.connection_id, why)
-                if self.reliable and code != CLOSE_POLICY and self._reconnection_token and self.auto_reconnect:
+                if (
+                    self.reliable
+                    and code != CloseCode.POLICY_VIOLATION
+                    and self._reconnection_token
+                    and self.auto_reconnect
+                ):
                     if await self._recover():
                         continue
                     why = f"{why}; the session could not be recovered"
@@ -683,7 +689,7 @@ class AsyncClient:
                 connection_id=self.connection_id,
             )
             return
-        message, error = _parse(raw)
+        message, error = decode_frame("received", raw)
         self.frames.record("received", raw, message, error, connection_id=self.connection_id)
         kind = type(message)
         if kind is DataMessage:
@@ -893,7 +899,7 @@ class AsyncClient:
         await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
         ws, self._ws = self._ws, None
         if ws is not None:
-            await ws.close(1000, "closed by the client")
+            await ws.close(CloseCode.NORMAL_CLOSURE, "closed by the client")
         while self._handoff:
             self._outbox.put(self._handoff.popleft())
         self._outbox.fail_all(error)
@@ -943,7 +949,7 @@ def _encode(message: ClientMessage) -> Request:
         raise
     except ValueError as exc:  # NaN or infinity in json data
         raise ValueError(f"data cannot be sent as JSON ({exc}); JSON has no NaN or Infinity") from None
-    if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode("utf-8")) > MAX_FRAME_BYTES:
+    if frame_size_over_limit(frame):
         raise ValueError(
             f"this message is {len(frame.encode('utf-8'))} bytes as a frame; the service accepts at "
             f"most {MAX_FRAME_BYTES} bytes (1 MB) per frame and would close the connection. "
@@ -959,24 +965,10 @@ def _check_group(group: Any) -> None:
 
 
 def _data_type(data: Any, data_type: str | None) -> str:
-    if data_type is None:
-        if isinstance(data, str):
-            return "text"
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return "binary"
-        data_type = "json"
-    elif data_type not in DATA_TYPES:
-        raise ValueError(f"unknown data_type {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+    data_type = payload_type(data, data_type, name="data_type")
     if data_type == "json" and data is None:
         raise ValueError("data is None: the service rejects null JSON data; send a value, or data_type='text'")
     return data_type
-
-
-def _parse(raw: str) -> tuple[Any, str | None]:
-    try:
-        return parse_service_message(raw), None
-    except InvalidMessage as exc:
-        return None, str(exc)
 
 
 def _request_failed(ack: Ack, message: ClientMessage) -> RequestFailed:
@@ -1024,15 +1016,6 @@ def _backoff(max_delay: float) -> Iterator[float]:
     while True:
         yield delay * random.uniform(0.75, 1.0)
         delay = min(delay * 2, max_delay)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _consume(future: asyncio.Future[Any]) -> None:

@@ -156,8 +156,6 @@ class StreamView(LiveWidget):
             if not self._groups:
                 raise ValueError("this view has no group to publish to: pass group='name'")
             group = self._groups[0]
-        if data_type is None:
-            data_type = "text" if isinstance(data, str) else "binary" if isinstance(data, bytes | bytearray) else "json"
         self.client.send_to_group(group, data, data_type=data_type, ack=ack, timeout=timeout)
 
     # -- connecting --

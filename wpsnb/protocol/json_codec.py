@@ -21,7 +21,9 @@ import json
 import re
 from typing import Any
 
+from .limits import MAX_TTL_SECONDS, MAX_UINT64, CloseCode
 from .messages import (
+    BYTES_TYPES,
     DATA_TYPES,
     Ack,
     AckError,
@@ -37,15 +39,11 @@ from .messages import (
     SendToGroup,
     SequenceAck,
     ServiceMessage,
+    payload_error,
+    payload_type,
 )
 from .names import group_name_problem
 
-CLOSE_INVALID_PAYLOAD = 1007  # invalid JSON, unknown type, wrong field types
-CLOSE_UNSUPPORTED_DATA = 1003  # binary frame on a JSON subprotocol
-CLOSE_TOO_BIG = 1009  # frame over 1 MB
-CLOSE_POLICY = 1008  # reliable buffer overflow, failed recovery
-
-MAX_UINT64 = 2**64 - 1
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.\-]{0,127}$", re.IGNORECASE)
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _encode_string = json.encoder.encode_basestring  # what _dumps does for a str, without its call overhead
@@ -58,7 +56,7 @@ class InvalidMessage(ValueError):
     field (``None`` when the frame as a whole is wrong).
     """
 
-    def __init__(self, message: str, *, field: str | None = None, close_code: int = CLOSE_INVALID_PAYLOAD):
+    def __init__(self, message: str, *, field: str | None = None, close_code: int = CloseCode.INVALID_DATA):
         super().__init__(message)
         self.field = field
         self.close_code = close_code
@@ -73,17 +71,9 @@ def encode_data(data_type: str, data: Any) -> Any:
     >>> encode_data("binary", b"\\x01\\x02")
     'AQI='
     """
-    if data_type == "json":
-        return data
-    if data_type == "text":
-        if not isinstance(data, str):
-            raise TypeError(f"dataType 'text' needs a str, got {type(data).__name__}; use dataType 'json' or 'binary'")
-        return data
-    if data_type in ("binary", "protobuf"):
-        if isinstance(data, str):
-            raise TypeError(f"dataType '{data_type}' needs bytes, got str; encode it first (e.g. s.encode())")
+    if payload_type(data, data_type) in BYTES_TYPES:
         return base64.b64encode(bytes(data)).decode("ascii")
-    raise ValueError(f"unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+    return data
 
 
 def decode_data(data_type: str, raw: Any, *, where: str = "message") -> Any:
@@ -104,7 +94,7 @@ def decode_data(data_type: str, raw: Any, *, where: str = "message") -> Any:
                 field="data",
             )
         return raw
-    if data_type in ("binary", "protobuf"):
+    if data_type in BYTES_TYPES:
         if not isinstance(raw, str):
             raise InvalidMessage(
                 f"{where}: dataType '{data_type}' needs base64 text in 'data', got {_kind(raw)}", field="data"
@@ -376,17 +366,15 @@ class Envelope:
         if data_type == "json":
             data_json = _dumps(data)
             raw, raw_is_binary = data_json.encode("utf-8"), False
-        elif data_type == "text":
-            if not isinstance(data, str):
-                raise TypeError(f"dataType 'text' needs a str, got {type(data).__name__}")
+        elif data_type == "text" and isinstance(data, str):
             data_json = _encode_string(data)
             raw, raw_is_binary = data.encode("utf-8"), False
-        elif data_type in ("binary", "protobuf"):
+        elif data_type in BYTES_TYPES and not isinstance(data, str):
             raw = bytes(data)
             data_json = '"' + base64.b64encode(raw).decode("ascii") + '"'
             raw_is_binary = True
-        else:
-            raise ValueError(f"unknown dataType {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+        else:  # checked here, off the common path: the send loop builds an envelope per message
+            raise payload_error(data_type, data)
         head = '{"type":"message","from":"' + source + '"'
         if group is not None:
             head += ',"group":' + _encode_string(group)
@@ -415,14 +403,15 @@ def _reject_constant(name: str) -> None:
 
 # Python's json accepts NaN/Infinity; JSON (RFC 8259) does not, nor can they be re-encoded. One
 # decoder serves every frame: json.loads(text, parse_constant=...) would build a new one per call.
-_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+decode_json = json.JSONDecoder(parse_constant=_reject_constant).decode
+"""Parse JSON text as RFC 8259 defines it (no ``NaN`` or ``Infinity``); ``ValueError`` otherwise."""
 
 
 def _load_object(text: str | bytes) -> dict[str, Any]:
     try:
         if isinstance(text, (bytes, bytearray)):
             text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
-        frame = _decode(text)
+        frame = decode_json(text)
     except RecursionError:
         raise InvalidMessage("frame is nested too deeply to parse; send flatter JSON") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -482,8 +471,10 @@ def _data_type(frame: dict[str, Any], where: str) -> str:
 
 def _check_ttl_and_metadata(frame: dict[str, Any], where: str) -> None:
     ttl = frame.get("ttlSeconds")
-    if ttl is not None and not (isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= 300):
-        raise InvalidMessage(f"{where}: 'ttlSeconds' must be an integer from 0 to 300, got {ttl!r}", field="ttlSeconds")
+    if ttl is not None and not (isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= MAX_TTL_SECONDS):
+        raise InvalidMessage(
+            f"{where}: 'ttlSeconds' must be an integer from 0 to {MAX_TTL_SECONDS}, got {ttl!r}", field="ttlSeconds"
+        )
     metadata = frame.get("metadata")
     if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
         raise InvalidMessage(f"{where}: 'metadata' must be an object of string values", field="metadata")

@@ -21,6 +21,41 @@ JSON_PROTOCOLS = (PLAIN_PROTOCOL, RELIABLE_PROTOCOL)
 
 DataType = Literal["json", "text", "binary", "protobuf"]
 DATA_TYPES: tuple[str, ...] = ("json", "text", "binary", "protobuf")
+BYTES_TYPES = ("binary", "protobuf")  # held as bytes, base64 in JSON frames
+
+
+def payload_type(data: Any, data_type: str | None = None, *, name: str = "dataType") -> str:
+    """The ``dataType`` of ``data``: ``data_type`` once checked against ``data``, or else inferred.
+
+    ``None`` infers ``text`` for a ``str``, ``binary`` for bytes and ``json`` for anything else. ``name`` is
+    what the caller's users call the parameter in error messages.
+
+    >>> payload_type(b"\x01"), payload_type("hi"), payload_type({"a": 1}), payload_type(b"\x01", "protobuf")
+    ('binary', 'text', 'json', 'protobuf')
+    >>> payload_type(1, "text")
+    Traceback (most recent call last):
+    TypeError: dataType 'text' needs a str, got int; use dataType 'json' or 'binary'
+    """
+    if data_type is None:
+        if isinstance(data, str):
+            return "text"
+        return "binary" if isinstance(data, (bytes, bytearray, memoryview)) else "json"
+    if data_type == "json" or (data_type in DATA_TYPES and (data_type == "text") == isinstance(data, str)):
+        return data_type
+    raise payload_error(data_type, data, name=name)
+
+
+def payload_error(data_type: str, data: Any, *, name: str = "dataType") -> Exception:
+    """The error for ``data`` that cannot be sent as ``data_type`` (call after a failed check).
+
+    >>> payload_error("xml", "x", name="data_type")
+    ValueError("unknown data_type 'xml'; use one of json, text, binary, protobuf")
+    """
+    if data_type not in DATA_TYPES:
+        return ValueError(f"unknown {name} {data_type!r}; use one of {', '.join(DATA_TYPES)}")
+    if data_type == "text":
+        return TypeError(f"dataType 'text' needs a str, got {type(data).__name__}; use dataType 'json' or 'binary'")
+    return TypeError(f"dataType '{data_type}' needs bytes, got str; encode it first (e.g. s.encode())")
 
 
 def is_reliable(protocol: str | None) -> bool:

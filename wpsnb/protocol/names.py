@@ -1,4 +1,4 @@
-"""Naming rules for hubs, groups, users and connections, with readable explanations.
+"""Naming rules for hubs, groups, users, connections and hosts, with readable explanations.
 
 >>> hub_name_problem("stream") is None
 True
@@ -8,11 +8,13 @@ True
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
+from .limits import MAX_GROUP_LENGTH
+
 _HUB = re.compile(r"^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$")
-MAX_GROUP_LENGTH = 1024
 
 
 def hub_name_problem(hub: Any) -> str | None:
@@ -70,3 +72,19 @@ def id_problem(kind: str, value: Any) -> str | None:
     if isinstance(value, str) and value:
         return None
     return f"{kind} must be a non-empty string, got {value!r}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) is this machine only: ``localhost`` or a loopback address.
+
+    >>> is_loopback_host("127.0.0.1"), is_loopback_host("::1"), is_loopback_host("localhost")
+    (True, True, True)
+    >>> is_loopback_host("0.0.0.0"), is_loopback_host("example.org")
+    (False, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .limits import MAX_UNACKED_BYTES, MAX_UNACKED_MESSAGES
+
 if TYPE_CHECKING:
     from .json_codec import Envelope
-
-MAX_UNACKED_MESSAGES = 1000
-MAX_UNACKED_BYTES = 16 * 1024 * 1024
 
 
 class OutboxOverflow(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..protocol.limits import MAX_BODY_BYTES
 from .hub import Service
 from .websocket import SERVICE_KEY, client_endpoint
 
@@ -30,7 +31,7 @@ def build_app(service: Service) -> web.Application:
 
         web.run_app(build_app(Service(access_key)), host="127.0.0.1", port=8080)
     """
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service
     app.router.add_get("/client/hubs/{hub}", client_endpoint)
     app.router.add_get("/client", client_endpoint)

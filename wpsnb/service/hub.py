@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol.json_codec import Envelope, encode_service_message
+from ..protocol.limits import CloseCode
 from ..protocol.messages import Disconnected, is_reliable
 from ..protocol.names import hub_key
 from ..protocol.permissions import Permissions
@@ -130,7 +131,7 @@ class Session:
         try:
             tail = self.outbox.stamp_tail(envelope)  # type: ignore[union-attr]
         except OutboxOverflow as exc:
-            self.hub.end_session(self, str(exc), code=1008)
+            self.hub.end_session(self, str(exc), code=CloseCode.POLICY_VIOLATION)
             return
         socket = self.socket
         if socket is not None:
@@ -222,7 +223,7 @@ class Hub:
             len(session.outbox) if session.outbox is not None else 0,
         )
 
-    def end_session(self, session: Session, reason: str, *, code: int | None = 1000) -> None:
+    def end_session(self, session: Session, reason: str, *, code: int | None = CloseCode.NORMAL_CLOSURE) -> None:
         """Remove a session for good; if its socket is open, tell the client and close it."""
         if session.state is SessionState.CLOSED:
             return

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
 import logging
 import threading
 from collections.abc import Callable
@@ -23,6 +22,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..protocol.limits import CloseCode
+from ..protocol.names import is_loopback_host
 from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
 from .app import build_app
 from .hub import RECOVERY_WINDOW, Service
@@ -120,7 +121,7 @@ class LocalService:
         # at once instead of being cancelled after aiohttp's shutdown timeout.
         for hub in list(self.service.hubs.values()):
             for session in list(hub.sessions.values()):
-                hub.end_session(session, SHUTDOWN_REASON, code=1001)
+                hub.end_session(session, SHUTDOWN_REASON, code=CloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
         # Closing handshakes with clients that stopped reading never finish: cancel, don't leak them.
@@ -194,11 +195,7 @@ class LocalService:
 
 
 def _warn_if_exposed(host: str) -> None:
-    try:
-        loopback = host in ("localhost", "") or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not (host == "" or is_loopback_host(host)):
         log.warning(
             "the local service is listening on %s, reachable from other machines: anyone who "
             "knows the access key can connect; use it on trusted networks only",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -27,16 +26,15 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..protocol.filter import Filter, FilterError, parse_filter
-from ..protocol.json_codec import Envelope
+from ..protocol.json_codec import Envelope, decode_json
+from ..protocol.limits import MAX_BODY_BYTES, MAX_TTL_SECONDS
 from ..protocol.names import group_name_problem, hub_key, id_problem
 from ..protocol.permissions import PermissionLimitError, parse_permission_name
 from ..protocol.tokens import mint_client_token
 from .hub import CLOSED_BY_REST, Hub, Service, Session
 
-MAX_BODY = 1024 * 1024  # 1 MB per message, like a WebSocket frame (aiohttp enforces it too)
 MAX_PAGE_SIZE = 200  # list connections: maxpagesize 1-200
 MAX_TOP = 2**31 - 1
-MAX_TTL_SECONDS = 300  # messageTtlSeconds 0-300 (validated, never enforced: the emulator does the same)
 DEFAULT_API_VERSION = "2024-12-01"
 # REST-API.md §3: request Content-Type → the dataType subprotocol clients see.
 DATA_TYPES = {"application/json": "json", "text/plain": "text", "application/octet-stream": "binary"}
@@ -153,9 +151,9 @@ class RestCall:
     # -- body --
 
     async def body(self) -> bytes:
-        """The request body, at most ``MAX_BODY`` bytes (413 beyond)."""
+        """The request body, at most ``MAX_BODY_BYTES`` bytes (413 beyond)."""
         size = self.request.content_length
-        if size is not None and size > MAX_BODY:
+        if size is not None and size > MAX_BODY_BYTES:
             raise _too_large(size)
         try:
             return await self.request.read()
@@ -236,7 +234,7 @@ def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
     if data_type == "text":
         return text
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return decode_json(text)
     except ValueError as exc:
         raise bad_request(
             f"the body is not valid JSON ({exc}); send JSON, or use Content-Type text/plain for plain text",
@@ -244,16 +242,13 @@ def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
         ) from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _too_large(size: int | None) -> RestError:
     got = f" (got {size} bytes)" if size is not None else ""
     return RestError(
         413,
         "Error.PayloadTooLarge",
-        f"the body is larger than the {MAX_BODY}-byte limit{got}; split the message or send a link to the data instead",
+        f"the body is larger than the {MAX_BODY_BYTES}-byte limit{got}; split the message or send a link to the "
+        "data instead",
         target="body",
     )
 

@@ -19,14 +19,8 @@ import logging
 
 from aiohttp import WebSocketError, WSMsgType, web
 
-from ..protocol.json_codec import (
-    CLOSE_POLICY,
-    CLOSE_UNSUPPORTED_DATA,
-    Envelope,
-    InvalidMessage,
-    encode_service_message,
-    parse_client_message,
-)
+from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message, parse_client_message
+from ..protocol.limits import FINAL_CLIENT_CLOSES, MAX_CLOSE_REASON_BYTES, MAX_FRAME_BYTES, CloseCode
 from ..protocol.messages import JSON_PROTOCOLS, Connected
 from ..protocol.names import group_name_problem, hub_name_problem
 from ..protocol.service_session import SessionState
@@ -43,12 +37,8 @@ from .writer import DEFAULT_LIMIT, FrameWriter
 
 log = logging.getLogger("wpsnb.service")
 
-MAX_FRAME = 1024 * 1024  # 1 MB per WebSocket message, closed with 1009 beyond (aiohttp does it)
 RECOVERY_FAILED = "The connection could not be recovered."
 SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
-# Close codes with which a client says goodbye for good; anything else (or a dropped TCP
-# connection) leaves a reliable session waiting for recovery.
-_FINAL_CLIENT_CLOSES = (1000, 1001)
 _PREDEFINED = {
     p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1", "protobuf.reliable.webpubsub.azure.v1")
 }
@@ -97,12 +87,12 @@ class ClientSocket:
 
 
 def close_reason(reason: str) -> bytes:
-    """A close frame's reason: at most 123 bytes of UTF-8, never cut inside a character.
+    """A close frame's reason: at most MAX_CLOSE_REASON_BYTES (123) of UTF-8, never cut inside a character.
 
     >>> close_reason("é" * 100)[-2:].decode()
     'é'
     """
-    return reason.encode("utf-8")[:123].decode("utf-8", "ignore").encode("utf-8")
+    return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 def choose_subprotocol(offered_header: str | None) -> str | None:
@@ -157,7 +147,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         return raw_mode
 
     ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME, compress=False, autoping=True
+        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME_BYTES, compress=False, autoping=True
     )
     await ws.prepare(request)
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
@@ -201,14 +191,14 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
     ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME, compress=False, autoping=True
+        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME_BYTES, compress=False, autoping=True
     )
     await ws.prepare(request)
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
         why = "the session expired while the upgrade was in progress"
     if why is not None or session is None:
         log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
-        await ws.close(code=CLOSE_POLICY, message=RECOVERY_FAILED.encode())
+        await ws.close(code=CloseCode.POLICY_VIOLATION, message=RECOVERY_FAILED.encode())
         return ws
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
@@ -248,11 +238,11 @@ async def _read_frames(
                     f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
                     "(one JSON object per frame)"
                 )
-                _close_invalid(session, socket, CLOSE_UNSUPPORTED_DATA, reason)
+                _close_invalid(session, socket, CloseCode.UNSUPPORTED_DATA, reason)
                 why, final = reason, True
                 break
             elif kind is WSMsgType.CLOSE:
-                final = msg.data in _FINAL_CLIENT_CLOSES
+                final = msg.data in FINAL_CLIENT_CLOSES
                 why = f"client closed with {msg.data}" + (f" ({msg.extra})" if msg.extra else "")
                 break
             elif kind is WSMsgType.ERROR:
@@ -286,7 +276,7 @@ def _raw_frame(
     if raw_mode is not None:
         group, no_echo = raw_mode
         if not session.permissions.can_send_to(group):
-            socket.close(CLOSE_POLICY, session.permissions.forbidden_reason("send", group)[:120])
+            socket.close(CloseCode.POLICY_VIOLATION, session.permissions.forbidden_reason("send", group)[:120])
             return
         if binary:
             envelope = Envelope.build("group", "binary", data, group=group, from_user_id=session.user_id)
@@ -297,7 +287,7 @@ def _raw_frame(
     # Default mode: the frame is the user event 'message'; with no upstream handler it fails (Emu: 1011).
     log.info("closing %s with 1011: user event 'message' has no event handler", session.describe())
     socket.close(
-        1011,
+        CloseCode.INTERNAL_ERROR,
         "No event handler for user event 'message'; connect with ?webpubsub_mode=sendToGroup&group=<g> to publish.",
     )
 
