@@ -322,7 +322,9 @@ async def test_user_group_membership(local_service: LocalService, sdk: Sdk) -> N
         await sdk("send_to_group", "second", "gone too", content_type="text/plain")
         await assert_no_data(first)
         await assert_no_data(second)
-        await sdk("add_user_to_group", GROUP, "user-without-connections")  # 200, nothing to add
+        with pytest.raises(ResourceNotFoundError) as nobody:  # as the emulator: nobody to add
+            await sdk("add_user_to_group", GROUP, "user-without-connections")
+        assert nobody.value.error.code == "Warning.User.NotExisted"
 
 
 async def test_exists_checks(local_service: LocalService, sdk: Sdk) -> None:
@@ -564,9 +566,11 @@ async def test_not_found_errors(local_service: LocalService, sdk: Sdk) -> None:
     with pytest.raises(ResourceNotFoundError) as add:
         await sdk("add_connection_to_group", GROUP, "no-such-connection")
     assert "connection 'no-such-connection' does not exist" in str(add.value)
-    assert add.value.error.code == "Error.NotFound"
-    with pytest.raises(ResourceNotFoundError):
+    assert add.value.error.code == "Error.Connection.NotExisted"
+    assert add.value.error.target == "Connection"
+    with pytest.raises(ResourceNotFoundError) as grant:
         await sdk("grant_permission", "sendToGroup", "no-such-connection", target_name=GROUP)
+    assert grant.value.error.code == "Info.Connection.NotExisted"
 
 
 @pytest.mark.parametrize(

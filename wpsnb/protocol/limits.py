@@ -37,8 +37,9 @@ class CloseCode(IntEnum):
 
 
 # Close codes with which a client says goodbye for good; any other (or a dropped TCP connection)
-# leaves a reliable session waiting for recovery.
-FINAL_CLIENT_CLOSES = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
+# leaves a reliable session waiting for recovery. 1001 (a page unloading, a proxy restarting) stays
+# recoverable, as in the emulator.
+FINAL_CLIENT_CLOSES = (CloseCode.NORMAL_CLOSURE,)
 
 MAX_FRAME_BYTES = 1024 * 1024  # one WebSocket message; the service closes with 1009 beyond
 MAX_BODY_BYTES = MAX_FRAME_BYTES  # one REST message body, like a frame (413 beyond)

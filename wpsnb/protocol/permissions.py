@@ -33,19 +33,25 @@ MAX_PATTERN_ASTERISKS = 5
 MAX_LITERAL_RULES = 1000
 _CACHE_LIMIT = 1024  # pattern results remembered per permission; cleared when full
 _ROLE_PREFIX = "webpubsub."
+_NUMERIC_NAMES = {"1": SEND, "2": JOIN_LEAVE}
 _VERBS = {"join": (JOIN_LEAVE, "join"), "leave": (JOIN_LEAVE, "leave"), "send": (SEND, "send to")}
 
 
 def parse_permission_name(text: str) -> str:
     """The canonical REST permission name for ``text`` (case-insensitive).
 
-    >>> parse_permission_name("SENDTOGROUP")
-    'sendToGroup'
+    The numeric forms of the REST spec's enum are accepted too: ``1`` is sendToGroup, ``2`` joinLeaveGroup
+    (the emulator accepts them; ``0`` and ``3`` are not permissions).
+
+    >>> parse_permission_name("SENDTOGROUP"), parse_permission_name("2")
+    ('sendToGroup', 'joinLeaveGroup')
     """
+    if text in _NUMERIC_NAMES:
+        return _NUMERIC_NAMES[text]
     for name in (JOIN_LEAVE, SEND):
         if isinstance(text, str) and text.lower() == name.lower():
             return name
-    raise ValueError(f"unknown permission {text!r}; use {SEND!r} or {JOIN_LEAVE!r}")
+    raise ValueError(f"unknown permission {text!r}; use {SEND!r} (or 1) or {JOIN_LEAVE!r} (or 2)")
 
 
 class PermissionLimitError(ValueError):
@@ -55,9 +61,10 @@ class PermissionLimitError(ValueError):
 def compile_group_pattern(pattern: str) -> re.Pattern[str]:
     """Compile a wildcard group pattern to a regex that must ``fullmatch`` the group name.
 
-    ``?`` is one character except ``.``; ``*`` is any run without ``.``; two or more ``*`` in a row (``**``)
-    is any run including ``.``; ``\\`` escapes ``\\``, ``*`` and ``?``. At most 5 unescaped ``*`` (counting
-    each star of ``**``). Raises ``ValueError`` saying what is wrong.
+    ``?`` is one character except ``.``; ``*`` is any run without ``.``; two or more ``*`` in a row (``**``,
+    ``******``) are one token, any run including ``.``; ``\\`` escapes ``\\``, ``*`` and ``?``. At most 5
+    ``*`` tokens (a run of stars counts once, as the emulator's tokenizer does). Raises ``ValueError``
+    saying what is wrong.
 
     >>> bool(compile_group_pattern("clientA.**").fullmatch("clientA.alpha.room1"))
     True
@@ -81,7 +88,7 @@ def compile_group_pattern(pattern: str) -> re.Pattern[str]:
             index += 2
         elif char == "*":
             run = len(pattern) - index - len(pattern[index:].lstrip("*"))
-            asterisks += run
+            asterisks += 1  # a run of stars is one token
             parts.append(".*" if run >= 2 else "[^.]*")
             index += run
         elif char == "?":
@@ -91,7 +98,10 @@ def compile_group_pattern(pattern: str) -> re.Pattern[str]:
             parts.append(re.escape(char))
             index += 1
     if asterisks > MAX_PATTERN_ASTERISKS:
-        raise ValueError(f"the pattern has {asterisks} '*'; at most {MAX_PATTERN_ASTERISKS} are allowed")
+        raise ValueError(
+            f"the pattern has {asterisks} '*' wildcards; at most {MAX_PATTERN_ASTERISKS} are allowed "
+            "(a run like '**' counts once)"
+        )
     return re.compile("".join(parts), re.DOTALL)
 
 

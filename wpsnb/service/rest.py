@@ -29,6 +29,11 @@ from .websocket import SERVICE_KEY
 
 log = logging.getLogger("wpsnb.service")
 
+# The data-plane API versions the local service answers (the emulator's set); every /api response says so
+# in ``api-supported-versions``, as ASP.NET API versioning does in Azure and the emulator.
+API_VERSIONS = ("2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12-01")
+SUPPORTED_VERSIONS_HEADER = {"api-supported-versions": ", ".join(API_VERSIONS)}
+
 _HUB_PREFIX = ("api", "hubs")
 # Each route's pattern as segments; literal segments compare case-insensitively (ASP.NET routing does).
 _PATTERNS = [(route, tuple(route.pattern.split("/"))) for route in ROUTES]
@@ -43,7 +48,7 @@ def add_routes(app: web.Application) -> None:
 
 async def health(request: web.Request) -> web.Response:
     """``HEAD /api/health`` → 200 (readiness; no authentication, as in Azure and the emulator)."""
-    return web.Response(status=200)
+    return web.Response(status=200, headers=SUPPORTED_VERSIONS_HEADER)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -52,8 +57,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = await _handle(request)
     except RestError as error:
         log.info("REST %s %s -> %d %s: %s", request.method, request.raw_path, error.status, error.code, error.message)
-        return error_response(error)
-    log.debug("REST %s %s -> %d", request.method, request.raw_path, response.status)
+        response = error_response(error)
+    else:
+        log.debug("REST %s %s -> %d", request.method, request.raw_path, response.status)
+    response.headers.update(SUPPORTED_VERSIONS_HEADER)
     return response
 
 
@@ -67,12 +74,42 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         )
     hub_name, rest = segments[2], segments[3:]
     route, params = find_route(request.method, rest, request.path)
+    check_api_version(request.query.getall("api-version", []))
     service = request.app[SERVICE_KEY]
     authenticate(request, service.access_key)
     problem = hub_name_problem(hub_name)
     if problem:
         raise bad_request(problem, target="hub")
     return await route.operation(RestCall(request, service, hub_name, params))
+
+
+def check_api_version(values: list[str]) -> None:
+    """At most one ``api-version``, one of :data:`API_VERSIONS` (none at all means the newest).
+
+    Checked before anything runs, so a refused request changes nothing.
+
+    >>> check_api_version(["2024-12-01"])
+    >>> try:
+    ...     check_api_version(["2099-01-01"])
+    ... except RestError as error:
+    ...     print(error.status, error.code)
+    400 UnsupportedApiVersion
+    """
+    supported = ", ".join(API_VERSIONS)
+    if len(values) > 1:
+        raise RestError(
+            400,
+            "UnsupportedApiVersion",
+            f"api-version is given {len(values)} times ({', '.join(values)}); give it once, one of {supported}",
+            target="api-version",
+        )
+    if values and values[0] not in API_VERSIONS:
+        raise RestError(
+            400,
+            "UnsupportedApiVersion",
+            f"api-version {values[0]!r} is not supported; use one of {supported}",
+            target="api-version",
+        )
 
 
 def split_path(raw_path: str) -> list[str]:

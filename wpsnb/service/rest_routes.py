@@ -67,9 +67,14 @@ def bad_request(message: str, target: str | None = None) -> RestError:
     return RestError(400, "Error.BadRequest", message, target=target)
 
 
-def not_found(message: str) -> RestError:
-    """A 404 ``Error.NotFound``; also the ``false`` answer of the existence checks."""
-    return RestError(404, "Error.NotFound", message)
+def not_found(code: str, message: str, target: str) -> RestError:
+    """A 404 with the code Azure and the emulator give for what is missing (``Warning.Group.NotExisted``,
+    ``Error.Connection.NotExisted``, ...); also the ``false`` answer of the existence checks.
+
+    >>> not_found("Warning.User.NotExisted", "user 'u' has no connection", "User").body()["target"]
+    'User'
+    """
+    return RestError(404, code, message, target=target)
 
 
 # ---- one request ---------------------------------------------------------------------------------
@@ -105,14 +110,16 @@ class RestCall:
         """The ``{userId}`` path parameter."""
         return _valid_id("userId", self.params["userId"])
 
-    def session(self) -> Session:
-        """The live (or recoverable) connection named in the path; 404 if there is none."""
+    def session(self, code: str = "Error.Connection.NotExisted") -> Session:
+        """The live (or recoverable) connection named in the path; 404 with ``code`` if there is none."""
         connection_id = self.connection_id()
         session = self.hub.sessions.get(connection_id)
         if session is None:
             raise not_found(
+                code,
                 f"connection {connection_id!r} does not exist in hub {self.hub_name!r} "
-                "(it closed, or the id is from another hub or service)"
+                "(it closed, or the id is from another hub or service)",
+                "Connection",
             )
         return session
 
@@ -280,9 +287,9 @@ def _status(code: int) -> web.Response:
     return web.Response(status=code)
 
 
-def _exists(found: bool, what: str) -> web.Response:
+def _exists(found: bool, code: str, what: str, target: str) -> web.Response:
     if not found:
-        raise not_found(f"{what} does not exist")
+        raise not_found(code, f"{what} does not exist", target)
     return _status(200)
 
 
@@ -357,9 +364,21 @@ async def remove_connection_from_all_groups(call: RestCall) -> web.Response:
 
 
 async def add_user_to_group(call: RestCall) -> web.Response:
-    """``PUT users/{userId}/groups/{group}`` — the user's current connections join; 200 even if none."""
+    """``PUT users/{userId}/groups/{group}`` — the user's current connections join; 404 if there are none.
+
+    Membership belongs to connections here (as in the emulator), so a user without one cannot be added:
+    the answer says so instead of a 200 that changed nothing.
+    """
     user_id, group = call.user_id(), call.group()
-    for session in call.hub.user_sessions(user_id):
+    sessions = call.hub.user_sessions(user_id)
+    if not sessions:
+        raise not_found(
+            "Warning.User.NotExisted",
+            f"user {user_id!r} has no connection in hub {call.hub_name!r}, so it cannot join {group!r}; "
+            "add the user once it is connected (or put webpubsub.group claims in its token)",
+            "User",
+        )
+    for session in sessions:
         call.hub.join(session, group)
     return _status(200)
 
@@ -465,19 +484,34 @@ def _read_continuation(values: list[str]) -> str | None:
 async def connection_exists(call: RestCall) -> web.Response:
     """``HEAD connections/{connectionId}``."""
     connection_id = call.connection_id()
-    return _exists(connection_id in call.hub.sessions, f"connection {connection_id!r}")
+    return _exists(
+        connection_id in call.hub.sessions,
+        "Warning.Connection.NotExisted",
+        f"connection {connection_id!r}",
+        "Connection",
+    )
 
 
 async def group_exists(call: RestCall) -> web.Response:
     """``HEAD groups/{group}`` — a group exists while it has at least one member."""
     group = call.group()
-    return _exists(bool(call.hub.groups.get(group)), f"group {group!r} (no connection is in it)")
+    return _exists(
+        bool(call.hub.groups.get(group)),
+        "Warning.Group.NotExisted",
+        f"group {group!r} (no connection is in it)",
+        "Group",
+    )
 
 
 async def user_exists(call: RestCall) -> web.Response:
     """``HEAD users/{userId}`` — a user exists while one of their connections does."""
     user_id = call.user_id()
-    return _exists(bool(call.hub.users.get(user_id)), f"user {user_id!r} (no connection has this user id)")
+    return _exists(
+        bool(call.hub.users.get(user_id)),
+        "Warning.User.NotExisted",
+        f"user {user_id!r} (no connection has this user id)",
+        "User",
+    )
 
 
 # ---- closing (204) -------------------------------------------------------------------------------
@@ -527,7 +561,7 @@ def _permission(call: RestCall) -> tuple[str, str | None]:
 async def grant_permission(call: RestCall) -> web.Response:
     """``PUT permissions/{permission}/connections/{connectionId}?targetName`` — 200; 404 unknown connection."""
     permission, target = _permission(call)
-    session = call.session()
+    session = call.session("Info.Connection.NotExisted")
     try:
         session.permissions.grant(permission, target)
     except PermissionLimitError as exc:
@@ -547,11 +581,13 @@ async def revoke_permission(call: RestCall) -> web.Response:
 async def has_permission(call: RestCall) -> web.Response:
     """``HEAD permissions/{permission}/connections/{connectionId}?targetName`` — 200 or 404."""
     permission, target = _permission(call)
-    session = call.session()
+    session = call.session("Info.Connection.NotExisted")
     scope = f"group {target!r}" if target is not None else "every group"
     return _exists(
         session.permissions.has(permission, target),
+        "Error.NotFound",  # the connection exists; only the permission is missing (no special code known)
         f"permission {permission!r} for {scope} on connection {session.connection_id!r}",
+        "Permission",
     )
 
 

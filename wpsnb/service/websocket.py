@@ -39,6 +39,8 @@ log = logging.getLogger("wpsnb.service")
 
 RECOVERY_FAILED = "The connection could not be recovered."
 SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
+# aiohttp refuses a message of exactly max_msg_size bytes; the limit is "more than 1 MiB".
+_READ_LIMIT = MAX_FRAME_BYTES + 1
 _PREDEFINED = {
     p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1", "protobuf.reliable.webpubsub.azure.v1")
 }
@@ -147,7 +149,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         return raw_mode
 
     ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME_BYTES, compress=False, autoping=True
+        protocols=(protocol,) if protocol else (), max_msg_size=_READ_LIMIT, compress=False, autoping=True
     )
     await ws.prepare(request)
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
@@ -191,7 +193,7 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
     ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=MAX_FRAME_BYTES, compress=False, autoping=True
+        protocols=(protocol,) if protocol else (), max_msg_size=_READ_LIMIT, compress=False, autoping=True
     )
     await ws.prepare(request)
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
