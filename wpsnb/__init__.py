@@ -28,6 +28,7 @@ _PUBLIC = {
     "FrameInspector": "wpsnb.notebook",
     "LogHandler": "wpsnb.notebook",
     "publish_output": "wpsnb.notebook",
+    "Watcher": "wpsnb.publishing",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

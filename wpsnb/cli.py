@@ -91,8 +91,8 @@ Press Ctrl-C to stop.""")
 
 def pipe(args: argparse.Namespace) -> int:
     """Publish stdin to a group, line by line; succeed once every line is acknowledged."""
-    from .notebook.output_capture import TeeStream
-    from .notebook.publisher import Publisher
+    from .publishing.publisher import Publisher
+    from .publishing.tee import TeeStream
 
     _log_to_stderr(logging.ERROR)
     source = _source(args)

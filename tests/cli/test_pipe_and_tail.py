@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from cli_helpers import Background, assert_one_line_failure, clean_env, run_wpsnb, seq
 
-from wpsnb.notebook.publisher import Publisher
+from wpsnb.publishing.publisher import Publisher
 from wpsnb.service.local import LocalService
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tqdm import tqdm
 
-from wpsnb.notebook.output_lines import LineSplitter, OutputLine
+from wpsnb.publishing.lines import LineSplitter, OutputLine
 
 
 def wires(lines: list[OutputLine]) -> list[str]:

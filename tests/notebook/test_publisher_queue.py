@@ -13,7 +13,7 @@ from official_sdk import mint_url
 from publisher_helpers import Subscriber, unique_group
 
 from wpsnb.errors import Forbidden
-from wpsnb.notebook.publisher import Publisher, PublishStats
+from wpsnb.publishing.publisher import Publisher, PublishStats
 from wpsnb.service.local import LocalService
 
 

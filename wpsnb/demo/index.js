@@ -60,6 +60,8 @@ function render() {
 }
 
 function show(message) {
+  // wpsnb's own control messages (history requests and answers, docs/history.md) are not output.
+  if (message.dataType === "json" && message.data && typeof message.data === "object" && "wpsnb" in message.data) return;
   let text;
   if (message.dataType === "text") {
     text = message.data;

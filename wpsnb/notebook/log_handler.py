@@ -10,7 +10,7 @@ plus ``"exception"`` (the formatted traceback) when the record carries one and `
 as their ``repr``. ``time`` is the record's creation time, UTC, ISO 8601 with milliseconds.
 
 ``emit`` never waits for the network: records go through the same bounded queue and worker as
-``%%publish`` (:mod:`wpsnb.notebook.publisher`, same full-queue policy options). ``close()`` (also
+``%%publish`` (:mod:`wpsnb.publishing.publisher`, same full-queue policy options). ``close()`` (also
 called by ``logging.shutdown()`` at exit) flushes what is queued.
 
 Example::
@@ -28,8 +28,8 @@ import threading
 import time
 from typing import Any
 
+from ..publishing.publisher import Publisher, PublishStats, WhenFull
 from .default_source import source_or_default
-from .publisher import Publisher, PublishStats, WhenFull
 
 # The attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

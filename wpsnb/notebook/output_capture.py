@@ -2,13 +2,13 @@
 
 While the block runs, ``sys.stdout`` and ``sys.stderr`` are replaced by tees: what is written still
 reaches the original stream (unless ``tee=False``) and is also queued for a
-:class:`~wpsnb.notebook.publisher.Publisher`, whose thread cuts it into lines and publishes them to
+:class:`~wpsnb.publishing.Publisher`, whose thread cuts it into lines and publishes them to
 the group. Logging handlers that write to the original
 stdout/stderr (``logging.basicConfig()`` in an earlier cell) are pointed at the tees too, and an
 uncaught exception's traceback is published before it propagates. At the end everything queued is
 flushed and a one-line summary is printed and published: ``published N lines to group G (M dropped)``.
 
-What subscribers receive is terminal text (see :mod:`wpsnb.notebook.output_lines`): complete lines
+What subscribers receive is terminal text (see :mod:`wpsnb.publishing.lines`): complete lines
 end with ``"\\n"``, progress-bar updates start with ``"\\r"``; lines waiting together share a message.
 Writes made by wpsnb's own threads (``wpsnb-*``) are shown but not published, so the client's own
 warnings can never feed back into the stream.
@@ -31,68 +31,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import traceback
 from types import TracebackType
 from typing import Any, TextIO
 
+from ..publishing.publisher import Publisher, PublishStats, WhenFull
+from ..publishing.tee import TeeStream
 from .default_source import source_or_default
-from .publisher import Publisher, PublishStats, WhenFull
-
-_OWN_THREAD_PREFIX = "wpsnb-"
-
-
-class TeeStream:
-    """A text stream that writes through to ``original`` and queues what is written for ``publisher``.
-
-    ``stream`` numbers this stream for the publisher, which cuts each stream's writes into lines.
-    Anything it does not define (``encoding``, ``fileno``, ...) is the original's.
-    """
-
-    def __init__(self, original: TextIO, publisher: Publisher, stream: int = 0, *, tee: bool = True):
-        self.original = original
-        self.publisher = publisher
-        self.stream = stream
-        self.tee = tee
-        # Bound once: write() runs twice per print, so every attribute look-up there counts.
-        self._write_through = original.write if tee else None
-        self._put_chunk = publisher.put_chunk
-        self._thread = threading.local()
-
-    def write(self, text: str) -> int:
-        """Write ``text`` to the original stream (if teeing) and queue it for publishing."""
-        write_through = self._write_through
-        if write_through is not None:
-            write_through(text)  # a text stream: it raises TypeError for anything but str, as print expects
-        elif not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        try:
-            own = self._thread.own  # per thread object: idents are reused, thread-locals are not
-        except AttributeError:
-            own = self._thread.own = threading.current_thread().name.startswith(_OWN_THREAD_PREFIX)
-        if not own:
-            self._put_chunk(self.stream, text)
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        if self.tee:
-            self.original.flush()
-
-    def isatty(self) -> bool:
-        return False  # what is published is not a terminal: tools should not send it colour codes
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.original, name)
 
 
 class OutputPublisher:
@@ -220,7 +165,7 @@ def publish_output(
     ``source``: connection string, ``LocalService``, ``/negotiate`` URL or client URL; default: the
     ``WebPubSubConnectionString`` / ``WEBPUBSUB_CONNECTION_STRING`` variable, else a local service started
     in this process. ``tee=False`` publishes without showing. ``when_full``/``block_timeout``/``max_queued``
-    (counted in writes; a ``print`` is two): the full-queue policy (:mod:`wpsnb.notebook.publisher`).
+    (counted in writes; a ``print`` is two): the full-queue policy (:mod:`wpsnb.publishing.publisher`).
     ``update_interval``: at most one update of a progress line per this many seconds. ``flush_timeout``: how
     long the end waits for acknowledgements.
     ``summary``: print and publish ``published N lines to group G (M dropped)``. Further keywords
@@ -248,4 +193,4 @@ def publish_output(
     )
 
 
-__all__ = ["OutputPublisher", "TeeStream", "publish_output"]
+__all__ = ["OutputPublisher", "publish_output"]

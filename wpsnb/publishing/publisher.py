@@ -2,7 +2,7 @@
 
 Whoever produces output — a cell's ``print`` calls (:mod:`wpsnb.notebook.output_capture`), log records
 (:class:`wpsnb.LogHandler`), ``wpsnb pipe`` — only appends to a queue. A worker thread takes what has
-accumulated, cuts stream output into lines (:mod:`wpsnb.notebook.output_lines`), packs lines into
+accumulated, cuts stream output into lines (:mod:`wpsnb.publishing.lines`), packs lines into
 messages and hands them to a :class:`wpsnb.Client`, whose own thread writes them and collects the
 acks. So the producer pays for one append — no lock, no splitting, no network — per write.
 
@@ -51,10 +51,12 @@ from typing import Any, Literal
 
 from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
 from ..negotiate import resolve_source
+from ..protocol.history import DEFAULT_HISTORY_LINES
 from ..protocol.names import group_name_problem
-from .output_lines import LineSplitter
+from .lines import LineSplitter
+from .responder import HistoryResponder
 
-log = logging.getLogger("wpsnb.notebook")
+log = logging.getLogger("wpsnb.publishing")
 
 WhenFull = Literal["block", "drop"]
 WHEN_FULL = ("block", "drop")
@@ -119,7 +121,9 @@ class Publisher:
 
     ``source``: anything :class:`wpsnb.Client` accepts (connection string, ``LocalService``, ``/negotiate``
     URL, client access URL); or pass a connected ``client=`` that the publisher borrows (and does not close).
-    From a connection string, the token grants only ``webpubsub.sendToGroup.<group>``.
+    From a connection string, the token grants only ``webpubsub.sendToGroup.<group>`` and (unless
+    ``history=0``) ``webpubsub.joinLeaveGroup.<group>``, to hear watchers' history requests: the last
+    ``history`` lines are kept and sent to a watcher that asks (:mod:`wpsnb.publishing.responder`).
 
     >>> publisher = Publisher("train", service).start()        # doctest: +SKIP
     >>> publisher.put_chunk(0, "step 1\\nstep 2\\n")             # doctest: +SKIP
@@ -147,6 +151,7 @@ class Publisher:
         update_interval: float = 0.2,
         connect_timeout: float = 10.0,
         drop_notice: DropNotice = text_drop_notice,
+        history: int = DEFAULT_HISTORY_LINES,
     ):
         problem = group_name_problem(group)
         if problem:
@@ -181,6 +186,8 @@ class Publisher:
         self.update_interval = update_interval
         self.connect_timeout = connect_timeout
         self.drop_notice = drop_notice
+        self.history = history
+        self.responder: HistoryResponder | None = None
         self.stats = PublishStats(group)
         self.client: Any = client
         self._owns_client = client is None
@@ -220,13 +227,19 @@ class Publisher:
 
             kind, _ = resolve_source(self.source)
             minted = kind == "connection_string"  # only then can we choose the token's roles and user
+            roles = [f"webpubsub.sendToGroup.{self.group}"]
+            if self.history:  # to hear watchers' history requests
+                roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
             self.client = Client(
                 self.source,
                 hub=self.hub,
                 user_id=self.user_id if kind != "client_url" else None,
-                roles=[f"webpubsub.sendToGroup.{self.group}"] if minted else None,
+                roles=roles if minted else None,
             )
             self.client.connect(timeout=self.connect_timeout)
+        if self.history:
+            self.responder = HistoryResponder(self.client, self.group, self.history)
+            self.responder.start(timeout=self.connect_timeout)
         self._worker = threading.Thread(target=self._run, name=f"wpsnb-publish-{self.group}", daemon=True)
         self._worker.start()
         return self
@@ -262,6 +275,8 @@ class Publisher:
             self._closed = True
             waiting = sum(_lines_in(item) for item in self._queue)
             self.stats.unconfirmed += self._in_flight_lines + waiting
+        if self.responder is not None:
+            self.responder.close()
         if self._owns_client and self.client is not None:
             try:
                 self.client.close(timeout=1.0)
@@ -521,10 +536,16 @@ class Publisher:
         # The client's request path: built (encoded) here, written and acknowledged on the client's thread.
         client = self.client.async_client
         waiter: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        responder = self.responder
         try:
-            request = client.build_send_to_group(self.group, data, data_type, False, True)
-            request.waiter = waiter
-            client.submit_threadsafe(request)
+            if responder is not None and responder.listening:  # joined: do not hear our own messages
+                request = client.build_send_to_group(self.group, data, data_type, True, True)
+                request.waiter = waiter
+                responder.send(data_type, data, lines, lambda: client.submit_threadsafe(request))
+            else:
+                request = client.build_send_to_group(self.group, data, data_type, False, True)
+                request.waiter = waiter
+                client.submit_threadsafe(request)
         except (WebPubSubError, ValueError, TypeError) as exc:
             self._answered(lines, exc)
             return
