@@ -296,6 +296,21 @@ def _string_list(claims: dict[str, Any], names: Iterable[str], what: str) -> tup
     return tuple(values)
 
 
+def _check_unicode(value: str, name: str, what: str) -> None:
+    """Claims are echoed in UTF-8 frames (``connected``'s userId); a lone surrogate (JSON ``"\\ud800"``,
+    which the SDKs mint without complaint) could never be sent, so such a token is refused up front."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TokenError(
+            "invalid-claim",
+            f"{what} claim {name!r} has an unpaired surrogate {value[exc.start]!r} at position {exc.start}; "
+            "mint the token with valid Unicode text",
+        ) from None
+
+
 def _strip_default_port(scheme: str, netloc: str) -> str:
     default = _DEFAULT_PORTS.get(scheme)
     return netloc[: -len(default)] if default and netloc.endswith(default) else netloc
@@ -392,7 +407,11 @@ def validate_client_token(
         user_id = str(user_id)
     if user_id is not None and not isinstance(user_id, str):
         raise TokenError("invalid-claim", f"{what} claim 'sub' (userId) must be a string, got {user_id!r}")
+    if user_id is not None:
+        _check_unicode(user_id, "sub", what)
     roles = _string_list(claims, ("role", _ROLE_CLAIM_LONG), what)
+    for role in roles:
+        _check_unicode(role, "role", what)
     groups = _string_list(claims, ("webpubsub.group",), what)
     return ClientClaims(user_id=user_id or None, roles=roles, groups=groups, expires_at=expires_at, claims=claims)
 

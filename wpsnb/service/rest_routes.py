@@ -180,7 +180,15 @@ class RestCall:
             )
         body = await self.body()
         data = decode_body(data_type, body, self.request.charset)
-        envelope = Envelope.build(source, data_type, data, group=group)
+        try:
+            envelope = Envelope.build(source, data_type, data, group=group)
+        except (ValueError, RecursionError) as exc:
+            # Parsed but not re-encodable as UTF-8 JSON: a lone surrogate ("\ud800"), 1e400, deep nesting.
+            raise bad_request(
+                f"the JSON body cannot be passed on to clients ({exc}); send valid Unicode text (no unpaired "
+                "surrogate escapes such as \\ud800), finite numbers and less deeply nested values",
+                target="body",
+            ) from None
         if data_type == "json":
             envelope.raw = body  # simple WebSocket clients get the JSON text exactly as posted
         return envelope
@@ -242,6 +250,8 @@ def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
         return text
     try:
         return decode_json(text)
+    except RecursionError:
+        raise bad_request("the JSON body is nested too deeply to parse; send flatter JSON", target="body") from None
     except ValueError as exc:
         raise bad_request(
             f"the body is not valid JSON ({exc}); send JSON, or use Content-Type text/plain for plain text",

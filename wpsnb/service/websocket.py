@@ -38,6 +38,8 @@ from .writer import DEFAULT_LIMIT, FrameWriter
 log = logging.getLogger("wpsnb.service")
 
 RECOVERY_FAILED = "The connection could not be recovered."
+TAKEN_OVER = "Another connection recovered this session."
+WEBSOCKET_VERSION = "13"  # RFC 6455 §4.4: the only version we speak; aiohttp also accepts 7 and 8
 SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
 # aiohttp refuses a message of exactly max_msg_size bytes; the limit is "more than 1 MiB".
 _READ_LIMIT = MAX_FRAME_BYTES + 1
@@ -116,6 +118,9 @@ def choose_subprotocol(offered_header: str | None) -> str | None:
 async def client_endpoint(request: web.Request) -> web.StreamResponse:
     """Handle one client WebSocket from handshake to close."""
     service = request.app[SERVICE_KEY]
+    refused = _handshake_problem(request)
+    if refused is not None:
+        return refused
     hub_name = request.match_info.get("hub") or request.query.get("hub", "")
     problem = hub_name_problem(hub_name)
     if problem:
@@ -130,7 +135,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         )
     hub = service.hub(hub_name)
     if "awps_connection_id" in request.query:
-        return await _recover(request, hub, protocol)
+        return await _recover(request, hub, request.headers.get("Sec-WebSocket-Protocol"))
 
     token = request.query.get("access_token") or _bearer(request)
     try:
@@ -177,17 +182,25 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.StreamResponse:
-    """A reliable client comes back: attach it to its session, or refuse with 1008 after the upgrade."""
+async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.StreamResponse:
+    """A reliable client comes back: attach it to its session, or refuse with 1008 after the upgrade.
+
+    The session continues on its own reliable subprotocol, which the client must offer again: its
+    frames carry sequenceIds, which a plain-protocol socket must never see.
+    """
     connection_id = request.query.get("awps_connection_id", "")
     token = request.query.get("awps_reconnection_token", "")
     session = hub.sessions.get(connection_id)
+    protocol = choose_subprotocol(offered)
     why = None
     if session is None:
         why = "no session with that connection id is waiting (it expired or was closed)"
     elif not session.reliable:
         why = "the session does not use a reliable subprotocol"
+    elif (chosen := _offered_spelling(offered, session.protocol)) is None:
+        why = f"the recovering socket does not offer the session's subprotocol {session.protocol}"
     else:
+        protocol = chosen
         try:
             validate_reconnection_token(token, hub.service.access_key, connection_id)
         except TokenError as exc:
@@ -204,7 +217,7 @@ async def _recover(request: web.Request, hub: Hub, protocol: str | None) -> web.
         return ws
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
-        previous.abort()
+        previous.close(CLOSE_POLICY, TAKEN_OVER)  # 1008: official clients do not try to recover again
     socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit)  # type: ignore[arg-type]
     hub.attach(session, socket)
     await _read_frames(ws, socket, session, None)
@@ -271,6 +284,26 @@ def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: st
     socket.close(code, reason)
 
 
+def _offered_spelling(offered: str | None, protocol: str | None) -> str | None:
+    """``protocol`` as the client spelled it in its offer, or ``None`` if it is not offered."""
+    for candidate in (p.strip() for p in (offered or "").split(",")):
+        if protocol is not None and candidate.lower() == protocol.lower():
+            return candidate
+    return None
+
+
+def _handshake_problem(request: web.Request) -> web.Response | None:
+    """Refuse upgrades RFC 6455 does not allow: HTTP/1.0 (§4.1) and other WebSocket versions (§4.4)."""
+    if request.version < (1, 1):
+        return _reject(request, 400, "WebSocket upgrades need HTTP/1.1 (RFC 6455 §4.1); this request is HTTP/1.0")
+    version = request.headers.get("Sec-WebSocket-Version", "")
+    if request.headers.get("Upgrade", "").lower() == "websocket" and version != WEBSOCKET_VERSION:
+        response = _reject(request, 426, f"Sec-WebSocket-Version {version!r} is not supported; use 13 (RFC 6455)")
+        response.headers["Sec-WebSocket-Version"] = WEBSOCKET_VERSION
+        return response
+    return None
+
+
 def _raw_frame(
     session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None, data: str | bytes, binary: bool
 ) -> None:
@@ -319,5 +352,5 @@ def _bearer(request: web.Request) -> str | None:
 
 def _reject(request: web.Request, status: int, reason: str) -> web.Response:
     log.info("rejected %s %s from %s: %d %s", request.method, request.path, request.remote, status, reason)
-    label = {400: "Bad Request", 401: "Unauthorized"}.get(status, "Error")
+    label = {400: "Bad Request", 401: "Unauthorized", 426: "Upgrade Required"}.get(status, "Error")
     return web.Response(status=status, text=f"{status} {label}: {reason}\n")
