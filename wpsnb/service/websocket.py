@@ -217,7 +217,7 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
         return ws
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
-        previous.close(CLOSE_POLICY, TAKEN_OVER)  # 1008: official clients do not try to recover again
+        previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
     socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit)  # type: ignore[arg-type]
     hub.attach(session, socket)
     await _read_frames(ws, socket, session, None)
