@@ -29,6 +29,7 @@ from .latency import LatencySettings, run_latency
 from .machine import describe, pin_to_cpu, raise_open_file_limit
 from .rest_send import RestSettings, run_rest_send
 from .results import print_table, write_results
+from .trace_overhead import run_trace_overhead
 from .widget_ingest import WidgetSettings, run_widget_ingest
 
 SERVER_CPU = 0
@@ -67,6 +68,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
     )
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
+        "trace": lambda: run_trace_overhead(fanout, server_cpu=SERVER_CPU),
         "latency": lambda: run_latency(latency, server_cpu=SERVER_CPU),
         "rest": lambda: run_rest_send(rest, server_cpu=SERVER_CPU),
         "client": lambda: run_client_publish(client, server_cpu=SERVER_CPU),

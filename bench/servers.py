@@ -32,13 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """A server under test in a child process; ``stop()`` (or leaving the ``with``) ends it."""
 
-    def __init__(self, kind: str, *, cpu: int | None = None):
+    def __init__(self, kind: str, *, cpu: int | None = None, trace: bool = True):
         if kind not in KINDS:
             raise ValueError(f"unknown server kind {kind!r}; use one of {', '.join(KINDS)}")
         self.kind = kind
         command = [sys.executable, "-m", "bench.servers", kind]
         if cpu is not None:
             command += ["--cpu", str(cpu)]
+        if not trace:
+            command.append("--no-trace")
         self._process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self._process.stdout.readline()  # type: ignore[union-attr]
         if not line:
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__.split("\n")[0])
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--cpu", type=int, default=None, help="pin the server to this CPU")
+    parser.add_argument("--no-trace", action="store_true", help="run the service with its trace recorder off")
     parser.add_argument(
         "--log-level",
         default=os.environ.get("BENCH_SERVER_LOG", "WARNING"),
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "service":
         from wpsnb.service.local import LocalService
 
-        server = LocalService(port=0)
+        server = LocalService(port=0, trace=not args.no_trace)
         started = {"port": server.port, "connection_string": server.connection_string}
     else:
         from .baseline_server import BaselineServer

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..protocol.limits import MAX_BODY_BYTES
+from . import trace_http
 from .hub import Service
 from .websocket import SERVICE_KEY, client_endpoint
 
@@ -19,6 +20,7 @@ INDEX = """wpsnb local Web PubSub service
 Client endpoint:  ws://{host}/client/hubs/<hub>?access_token=<jwt>
 REST API:         http://{host}/api/hubs/<hub>/...   (what azure-messaging-webpubsubservice calls)
 Health:           HEAD http://{host}/api/health
+Trace:            GET http://{host}/trace   (bearer JWT signed with the AccessKey; `wpsnb trace`)
 
 Mint client URLs with the official SDK, e.g. wpsnb.negotiate(connection_string, hub="stream").
 """
@@ -37,6 +39,7 @@ def build_app(service: Service) -> web.Application:
     app.router.add_get("/client", client_endpoint)
     app.router.add_get("/client/", client_endpoint)
     app.router.add_get("/", _index)
+    trace_http.add_routes(app)
     try:
         from . import rest
     except ImportError:  # the REST API module is optional while it is being built

@@ -34,6 +34,7 @@ from .writer import DEFAULT_LIMIT, FrameWriter
 
 if TYPE_CHECKING:
     from ..protocol.filter import Filter
+    from .trace import TraceRecorder
 
 log = logging.getLogger("wpsnb.service")
 
@@ -142,7 +143,11 @@ class Session:
         """Send a control frame (ack, pong, system) if a socket is attached; never sequenced."""
         socket = self.socket
         if socket is not None:
-            socket.writer.send_text(text.encode("utf-8"))
+            payload = text.encode("utf-8")
+            socket.writer.send_text(payload)
+            trace = self.hub.service.trace
+            if trace is not None:
+                trace.frame_out(self, payload)
 
     # -- ackId bookkeeping --
 
@@ -207,6 +212,8 @@ class Hub:
             return
         session.state = check_move(session.state, SessionState.DETACHED)
         session.detached_at = time.monotonic()
+        if self.service.trace is not None:
+            self.service.trace.dropped(session, why)
         log.info("dropped %s (%s); kept %.0f s for recovery", session.describe(), why, self.service.recovery_window)
         self.service.schedule_expiry(session)
 
@@ -217,6 +224,8 @@ class Hub:
         if session.outbox is not None:
             for frame in session.outbox.unacknowledged():
                 socket.writer.send_text(frame)
+            if self.service.trace is not None:
+                self.service.trace.replayed(session, len(session.outbox))
         log.info(
             "recovered %s; replayed %d unacknowledged messages",
             session.describe(),
@@ -238,9 +247,15 @@ class Hub:
                 if not members:
                     del self.users[session.user_id]
         socket, session.socket = session.socket, None
+        trace = self.service.trace
+        if trace is not None:
+            trace.ended(session, reason, code)
         if socket is not None and code is not None:
             if not session.raw:
-                socket.writer.send_text(encode_service_message(Disconnected(reason)).encode("utf-8"))
+                goodbye = encode_service_message(Disconnected(reason)).encode("utf-8")
+                socket.writer.send_text(goodbye)
+                if trace is not None:
+                    trace.frame_out(session, goodbye)
             socket.close(code, reason)
         log.info("closed %s: %s", session.describe(), reason or "client closed")
 
@@ -321,22 +336,25 @@ class Hub:
         """
         members = self.groups.get(group)
         if not members:
-            return 0
+            return self._traced("group", group, envelope, [])  # the trace shows a message nobody got, too
         if skip is None and not excluded and filter is None:
             # The common case, kept free of per-recipient checks.
             recipients = list(members)
             for session in recipients:
                 session.deliver(envelope)
-            return len(recipients)
-        return self._deliver_to(list(members), envelope, skip, excluded, filter)
+        else:
+            recipients = self._deliver_to(list(members), envelope, skip, excluded, filter)
+        return self._traced("group", group, envelope, recipients)
 
     def send_to_all(self, envelope: Envelope, *, excluded: Iterable[str] = (), filter: Filter | None = None) -> int:
         """Deliver to every connected (or detached reliable) session of the hub."""
-        return self._deliver_to(list(self.sessions.values()), envelope, None, excluded, filter)
+        recipients = self._deliver_to(list(self.sessions.values()), envelope, None, excluded, filter)
+        return self._traced("all", None, envelope, recipients)
 
     def send_to_user(self, user_id: str, envelope: Envelope, *, filter: Filter | None = None) -> int:
         """Deliver to every connection of ``user_id``."""
-        return self._deliver_to(list(self.users.get(user_id, ())), envelope, None, (), filter)
+        recipients = self._deliver_to(list(self.users.get(user_id, ())), envelope, None, (), filter)
+        return self._traced("user", user_id, envelope, recipients)
 
     def send_to_connection(self, connection_id: str, envelope: Envelope) -> int:
         """Deliver to one connection; unknown ids are ignored (the real service answers 202 too)."""
@@ -344,7 +362,13 @@ class Hub:
         if session is None:
             return 0
         session.deliver(envelope)
-        return 1
+        return self._traced("connection", connection_id, envelope, [session])
+
+    def _traced(self, to: str, name: str | None, envelope: Envelope, recipients: list[Session]) -> int:
+        trace = self.service.trace
+        if trace is not None:
+            trace.delivered(self, to, name, envelope, recipients)
+        return len(recipients)
 
     @staticmethod
     def _deliver_to(
@@ -353,9 +377,9 @@ class Hub:
         skip: Session | None,
         excluded: Iterable[str],
         filter: Filter | None,
-    ) -> int:
+    ) -> list[Session]:
         excluded_ids = set(excluded)
-        count = 0
+        delivered = []
         closed = SessionState.CLOSED
         for session in sessions:
             if session is skip or session.connection_id in excluded_ids:
@@ -365,8 +389,8 @@ class Hub:
             if session.state is closed:
                 continue
             session.deliver(envelope)
-            count += 1
-        return count
+            delivered.append(session)
+        return delivered
 
     # -- closing --
 
@@ -383,6 +407,7 @@ class Service:
     """Every hub of one local service, plus its settings.
 
     ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`).
+    ``trace`` records what the service sees (see :mod:`.trace`); ``None`` turns tracing off.
     """
 
     def __init__(
@@ -392,8 +417,10 @@ class Service:
         recovery_window: float = RECOVERY_WINDOW,
         schedule: Callable[[float, Callable[[], None]], Any] | None = None,
         send_buffer_limit: int = DEFAULT_LIMIT,
+        trace: TraceRecorder | None = None,
     ):
         self.access_key = access_key
+        self.trace = trace  # None: tracing off
         self.recovery_window = recovery_window
         self.send_buffer_limit = send_buffer_limit
         self.hubs: dict[str, Hub] = {}

@@ -27,6 +27,7 @@ from ..protocol.names import is_loopback_host
 from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
 from .app import build_app
 from .hub import RECOVERY_WINDOW, Service
+from .trace import DEFAULT_CAPACITY, TraceRecorder
 from .writer import DEFAULT_LIMIT
 
 log = logging.getLogger("wpsnb.service")
@@ -40,7 +41,9 @@ class LocalService:
     ``port=0`` picks a free port. A random access key is generated unless one is given.
     ``.connection_string`` is usable verbatim by ``WebPubSubServiceClient.from_connection_string``.
     ``send_buffer_limit``: bytes a connection may have waiting to be sent before the service aborts it
-    (a client that stopped reading); ``recovery_window``: seconds a dropped reliable session is kept.
+    (a client that stopped reading); ``recovery_window``: seconds a dropped reliable session is kept;
+    ``trace``: record every connection, frame and REST call for ``wpsnb trace`` / ``wpsnb.LiveTrace``
+    (``True``; a number: how many events to keep; ``False``: off).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class LocalService:
         *,
         recovery_window: float = RECOVERY_WINDOW,
         send_buffer_limit: int = DEFAULT_LIMIT,
+        trace: bool | int = True,
         start: bool = True,
     ):
         if access_key is not None:
@@ -59,7 +63,10 @@ class LocalService:
                 raise ValueError(f"access_key is not usable: {problem}")
         self.host = host
         self.access_key = access_key or generate_access_key()
-        self.service = Service(self.access_key, recovery_window=recovery_window, send_buffer_limit=send_buffer_limit)
+        recorder = TraceRecorder(DEFAULT_CAPACITY if trace is True else int(trace)) if trace else None
+        self.service = Service(
+            self.access_key, recovery_window=recovery_window, send_buffer_limit=send_buffer_limit, trace=recorder
+        )
         self._requested_port = port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None

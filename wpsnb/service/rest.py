@@ -25,6 +25,7 @@ from aiohttp import web
 from ..protocol.names import hub_name_problem
 from ..protocol.tokens import TokenError, rest_audiences, validate_rest_token
 from .rest_routes import ROUTES, RestCall, RestError, Route, bad_request
+from .trace_http import traced_call
 from .websocket import SERVICE_KEY
 
 log = logging.getLogger("wpsnb.service")
@@ -53,6 +54,13 @@ async def health(request: web.Request) -> web.Response:
 
 async def handle(request: web.Request) -> web.StreamResponse:
     """Route, authenticate and run one REST request; every failure becomes an error body."""
+    trace = request.app[SERVICE_KEY].trace
+    if trace is not None:
+        return await traced_call(trace, request, _answer)
+    return await _answer(request)
+
+
+async def _answer(request: web.Request) -> web.StreamResponse:
     try:
         response = await _handle(request)
     except RestError as error:

@@ -168,6 +168,8 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     )
     session.socket = socket
     hub.add(session)
+    if service.trace is not None:
+        service.trace.connected(session, claims.groups)
     if protocol is not None:
         token_for_recovery = (
             mint_reconnection_token(service.access_key, session.connection_id) if session.reliable else None
@@ -211,6 +213,8 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
     await ws.prepare(request)
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
         why = "the session expired while the upgrade was in progress"
+    if hub.service.trace is not None:
+        hub.service.trace.recovery(hub, connection_id, session, why)
     if why is not None or session is None:
         log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
         await ws.close(code=CloseCode.POLICY_VIOLATION, message=RECOVERY_FAILED.encode())
@@ -229,12 +233,15 @@ async def _read_frames(
 ) -> None:
     """Read until the socket ends, then end or detach the session."""
     hub = session.hub
+    trace = hub.service.trace
     final = False  # True: the session ends with this socket, no recovery
-    why = "connection lost"
+    why, by = "connection lost", "network"  # by: who ended the socket (for the trace)
     try:
         while True:
             msg = await ws.receive()
             kind = msg.type
+            if trace is not None and (kind is WSMsgType.TEXT or kind is WSMsgType.BINARY):
+                trace.frame_in(session, msg.data)
             if kind is WSMsgType.TEXT:
                 if session.raw:
                     _raw_frame(session, socket, raw_mode, msg.data, False)
@@ -243,7 +250,7 @@ async def _read_frames(
                     dispatch(session, parse_client_message(msg.data))
                 except InvalidMessage as exc:
                     _close_invalid(session, socket, exc.close_code, str(exc))
-                    why, final = f"invalid frame: {exc}", True
+                    why, final, by = f"invalid frame: {exc}", True, "service"
                     break
             elif kind is WSMsgType.BINARY:
                 if session.raw:
@@ -254,21 +261,27 @@ async def _read_frames(
                     "(one JSON object per frame)"
                 )
                 _close_invalid(session, socket, CloseCode.UNSUPPORTED_DATA, reason)
-                why, final = reason, True
+                why, final, by = reason, True, "service"
                 break
             elif kind is WSMsgType.CLOSE:
                 final = msg.data in FINAL_CLIENT_CLOSES
                 why = f"client closed with {msg.data}" + (f" ({msg.extra})" if msg.extra else "")
+                by = "client"
                 break
             elif kind is WSMsgType.ERROR:
                 # A protocol violation (e.g. a frame over 1 MB: aiohttp closed with 1009) ends the
                 # session; a transport error is a drop like any other.
                 why, final = f"protocol error: {msg.data}", isinstance(msg.data, WebSocketError)
+                by = "service" if final else "network"
                 log.info("closing %s: %s (close code %s)", session.describe(), msg.data, ws.close_code)
                 break
             else:  # CLOSING / CLOSED: the TCP connection ended
+                if socket.closing:
+                    why, by = "the service closed the connection", "service"
                 break
     finally:
+        if trace is not None:
+            trace.socket_closed(session, ws.close_code, why, by)
         socket.closing = True
         socket.writer.closed = True
         if session.socket is socket and session.state is SessionState.CONNECTED:
@@ -352,5 +365,9 @@ def _bearer(request: web.Request) -> str | None:
 
 def _reject(request: web.Request, status: int, reason: str) -> web.Response:
     log.info("rejected %s %s from %s: %d %s", request.method, request.path, request.remote, status, reason)
+    trace = request.app[SERVICE_KEY].trace
+    if trace is not None:  # the path without its query: that holds the access token
+        hub = request.match_info.get("hub") or request.query.get("hub", "")
+        trace.refused(hub, request.path, status, reason, request.remote or "")
     label = {400: "Bad Request", 401: "Unauthorized", 426: "Upgrade Required"}.get(status, "Error")
     return web.Response(status=status, text=f"{status} {label}: {reason}\n")

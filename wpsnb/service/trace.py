@@ -1,0 +1,316 @@
+"""The service-wide trace: a bounded ring of everything the local service sees, formatted only when read.
+
+Recording must cost next to nothing while nobody watches, because it sits on the send path. So an
+event is one small tuple of *references* appended to a ``deque(maxlen=capacity)``: the session object
+(not its fields), the frame text aiohttp already decoded, the :class:`~wpsnb.protocol.json_codec.Envelope`
+whose bytes every recipient shares, and the recipients list the fan-out builds anyway. A fan-out to
+1,000 recipients adds one tuple, not 1,000 objects. Turning an event into a JSON-able record
+(:meth:`TraceRecorder.record`) happens when a watcher reads it, and a watcher reads at its own pace:
+it keeps a cursor, and whatever the ring overwrote before it got there is counted as dropped for that
+watcher (see :mod:`.trace_endpoint`). Delivery never waits for a watcher.
+
+An event's id is its position in the stream of events (0, 1, 2…), so ``ring[i - first]`` finds it.
+Links between events are ids too: an ack and a delivery carry the id of the frame (or REST call)
+whose handling caused them.
+
+Example::
+
+    service = Service(access_key, trace=TraceRecorder(capacity=10_000))
+    ...                                   # clients connect, send, REST calls arrive
+    first, records = service.trace.read(0, limit=100)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..protocol.json_codec import Envelope
+    from .hub import Hub, Session
+
+DEFAULT_CAPACITY = 20_000  # events kept; older ones are overwritten
+RECIPIENTS_SHOWN = 100  # connection ids listed per delivery record (the count is always exact)
+PREVIEW = 4_096  # characters of a frame or body kept in a record
+
+
+class RestMark:
+    """Stands for a REST call in progress, so the deliveries it causes can name it once it is recorded."""
+
+    __slots__ = ("id",)
+
+    def __init__(self) -> None:
+        self.id: int | None = None
+
+
+# The REST call being handled by the current task (REST handlers await, so a plain attribute could
+# be overwritten by another request in between).
+REST_CALL: ContextVar[RestMark | None] = ContextVar("wpsnb_trace_rest_call", default=None)
+
+
+class TraceRecorder:
+    """A bounded ring of trace events; see the module docs.
+
+    ``cause`` is the id of the client frame (or handshake) being handled right now on the service's
+    loop: the acks and deliveries it produces synchronously record it.
+
+    >>> recorder = TraceRecorder(capacity=2)
+    >>> for n in range(3):
+    ...     _ = recorder.rest("GET", f"/api/hubs/h/{n}", "h", 200, 0.001, "", None)
+    >>> recorder.first, recorder.next_id
+    (1, 3)
+    >>> [r["path"] for r in recorder.read(0, limit=10)[1]]
+    ['/api/hubs/h/1', '/api/hubs/h/2']
+    """
+
+    __slots__ = ("ring", "capacity", "next_id", "cause")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY):
+        if capacity < 1:
+            raise ValueError(f"the trace needs room for at least one event, got capacity={capacity}")
+        self.capacity = capacity
+        self.ring: deque[tuple[Any, ...]] = deque(maxlen=capacity)
+        self.next_id = 0
+        self.cause: int | None = None
+
+    @property
+    def first(self) -> int:
+        """The id of the oldest event still in the ring."""
+        return self.next_id - len(self.ring)
+
+    def _add(self, kind: str, *fields: Any) -> int:
+        ident = self.next_id
+        self.next_id = ident + 1
+        self.ring.append((ident, time.time(), kind, *fields))
+        return ident
+
+    def _cause(self) -> int | RestMark | None:
+        mark = REST_CALL.get()
+        return mark if mark is not None else self.cause
+
+    # -- hooks (called on the service's loop; each stores references only) --
+
+    def connected(self, session: Session, groups: tuple[str, ...]) -> None:
+        """A handshake succeeded: the session exists and gets its ``connected`` message next."""
+        self.cause = self._add("connect", session, groups)
+
+    def refused(self, hub: str, path: str, status: int, reason: str, peer: str) -> None:
+        """A handshake was refused before the upgrade (bad token, hub, subprotocol…)."""
+        self._add("refused", hub, path, status, reason, peer)
+
+    def frame_in(self, session: Session, data: str | bytes) -> None:
+        """A frame arrived from a client; what its handling sends links back to it."""
+        self.cause = self._add("in", session, data)
+
+    def frame_out(self, session: Session, payload: bytes) -> None:
+        """A control frame (ack, pong, connected, disconnected) went to one connection."""
+        self._add("out", session, payload, self._cause())
+
+    def delivered(self, hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session]) -> None:
+        """One message went to ``recipients`` (shared bytes): to ``"group"``, ``"user"`` or ``"connection"``
+        ``name``, or to ``"all"``."""
+        self._add("deliver", hub, to, name, envelope, recipients, self._cause())
+
+    def replayed(self, session: Session, count: int) -> None:
+        """A recovered session was sent its unacknowledged messages again."""
+        self._add("replay", session, count)
+
+    def recovery(self, hub: Hub, connection_id: str, session: Session | None, refused: str | None) -> None:
+        """A reliable client tried to recover ``connection_id``; ``refused`` says why not (``None``: it did)."""
+        self._add("recovery", hub, connection_id, session, refused)
+
+    def dropped(self, session: Session, why: str) -> None:
+        """A reliable session lost its socket and waits for recovery."""
+        self._add("detach", session, why)
+
+    def socket_closed(self, session: Session, code: int | None, why: str, by: str) -> None:
+        """A session's WebSocket ended: ``by`` is ``client``, ``service`` or ``network``."""
+        self._add("close", session, code, why, by)
+
+    def ended(self, session: Session, reason: str, code: int | None) -> None:
+        """A session ended for good (closed, expired, or its client said goodbye); a REST close names its call."""
+        self._add("end", session, reason, code, REST_CALL.get())
+
+    def rest(
+        self, method: str, path: str, hub: str, status: int, latency: float, body: str, mark: RestMark | None
+    ) -> int:
+        """A REST call was answered; ``body`` is a summary of what it sent."""
+        ident = self._add("rest", method, path, hub, status, latency, body)
+        if mark is not None:
+            mark.id = ident
+        return ident
+
+    def upstream(self, hub: str, event: str, url: str, status: int | None, latency: float, detail: str) -> None:
+        """The service called an upstream event handler."""
+        self._add("upstream", hub, event, url, status, latency, detail)
+
+    # -- reading (formats on demand) --
+
+    def read(self, after: int, *, limit: int, hub: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """``(next cursor, records)``: up to ``limit`` records with ids ≥ ``after``, oldest first.
+
+        Ids before :attr:`first` are gone; the caller counts ``first - after`` as dropped. Call on the
+        service's loop (the ring changes under a reader on another thread).
+        """
+        start = max(after, self.first)
+        stop = min(self.next_id, start + limit)
+        ring, offset = self.ring, self.first
+        records = []
+        for position in range(start - offset, stop - offset):
+            record = self.record(ring[position])
+            if hub is None or record.get("hub") == hub:
+                records.append(record)
+        return stop, records
+
+    def record(self, event: tuple[Any, ...]) -> dict[str, Any]:
+        """The JSON-able record of one event (see ``docs/trace.md`` for the fields)."""
+        ident, wall_time, kind = event[0], event[1], event[2]
+        out: dict[str, Any] = {"id": ident, "t": round(wall_time, 6), "kind": _KINDS.get(kind, kind)}
+        _FORMATTERS[kind](out, *event[3:])
+        return out
+
+
+# ---- formatting, one function per event kind ----------------------------------------------------
+
+
+def _who(out: dict[str, Any], session: Session) -> None:
+    out["hub"] = session.hub.name
+    out["conn"] = session.connection_id
+    out["user"] = session.user_id
+    out["protocol"] = session.protocol
+
+
+def _cause_id(cause: int | RestMark | None) -> int | None:
+    return cause.id if isinstance(cause, RestMark) else cause
+
+
+def _frame_fields(out: dict[str, Any], data: str | bytes) -> None:
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            out["size"] = len(data)
+            out["binary"] = True
+            out["frame"] = data[:PREVIEW].hex()
+            return
+    else:
+        text = data
+    out["size"] = len(text.encode("utf-8")) if isinstance(data, str) else len(data)
+    out["frame"] = text[:PREVIEW]
+    if len(text) > PREVIEW:
+        out["truncated"] = True
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(message, dict):
+        for field, key in (("type", "type"), ("group", "group"), ("ackId", "ackId"), ("event", "event")):
+            value = message.get(field)
+            if value is not None and not isinstance(value, dict | list):
+                out[key] = value
+        if message.get("type") == "system" and isinstance(message.get("event"), str):
+            out["type"] = f"system.{message['event']}"
+        if message.get("type") == "sequenceAck":
+            out["sequenceId"] = message.get("sequenceId")
+
+
+def _connect(out: dict[str, Any], session: Session, groups: tuple[str, ...]) -> None:
+    _who(out, session)
+    out["roles"] = list(session.permissions.roles)
+    out["groups"] = list(groups)
+    out["peer"] = session.peer
+
+
+def _refused(out: dict[str, Any], hub: str, path: str, status: int, reason: str, peer: str) -> None:
+    out.update(hub=hub, path=path, status=status, reason=reason, peer=peer)
+
+
+def _in(out: dict[str, Any], session: Session, data: str | bytes) -> None:
+    _who(out, session)
+    out["dir"] = "in"
+    if session.raw:
+        out["type"] = "raw"
+        out["size"] = len(data)
+        out["frame"] = data[:PREVIEW] if isinstance(data, str) else data[:PREVIEW].hex()
+        out["binary"] = isinstance(data, bytes)
+        return
+    _frame_fields(out, data)
+
+
+def _out(out: dict[str, Any], session: Session, payload: bytes, cause: int | RestMark | None) -> None:
+    _who(out, session)
+    out["dir"] = "out"
+    _frame_fields(out, payload)
+    out["cause"] = _cause_id(cause)
+
+
+def _deliver(
+    out: dict[str, Any], hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session], cause: Any
+) -> None:
+    out["hub"] = hub.name
+    out["dir"] = "out"
+    _frame_fields(out, envelope.plain)
+    out["to"] = to
+    if name is not None:
+        out[{"group": "group", "user": "toUser", "connection": "toConnection"}[to]] = name
+    out["recipients"] = len(recipients)
+    shown = recipients[:RECIPIENTS_SHOWN]
+    out["conns"] = [s.connection_id for s in shown]
+    out["users"] = sorted({s.user_id for s in shown if s.user_id is not None})
+    reliable = sum(1 for s in shown if s.reliable)
+    if reliable:
+        out["reliableRecipients"] = reliable  # each got its own sequenceId appended (not kept here)
+    out["cause"] = _cause_id(cause)
+
+
+def _replay(out: dict[str, Any], session: Session, count: int) -> None:
+    _who(out, session)
+    out["dir"] = "out"
+    out["count"] = count
+
+
+def _recovery(out: dict[str, Any], hub: Hub, connection_id: str, session: Session | None, refused: str | None) -> None:
+    if session is not None:
+        _who(out, session)
+    else:
+        out.update(hub=hub.name, conn=connection_id)
+    out["ok"] = refused is None
+    if refused is not None:
+        out["reason"] = refused
+
+
+def _detach(out: dict[str, Any], session: Session, why: str) -> None:
+    _who(out, session)
+    out["reason"] = why
+
+
+def _close(out: dict[str, Any], session: Session, code: int | None, why: str, by: str) -> None:
+    _who(out, session)
+    out.update(code=code, reason=why, by=by)
+
+
+def _end(out: dict[str, Any], session: Session, reason: str, code: int | None, cause: Any) -> None:
+    _who(out, session)
+    out.update(reason=reason, code=code, cause=_cause_id(cause))
+
+
+def _rest(out: dict[str, Any], method: str, path: str, hub: str, status: int, latency: float, body: str) -> None:
+    out.update(hub=hub, method=method, path=path, status=status, ms=round(latency * 1000, 3), body=body)
+
+
+def _upstream(
+    out: dict[str, Any], hub: str, event: str, url: str, status: int | None, latency: float, detail: str
+) -> None:
+    out.update(hub=hub, event=event, url=url, status=status, ms=round(latency * 1000, 3), detail=detail)
+
+
+# Frames in both directions share the kind "frame" (``dir`` tells them apart); a fan-out is a "delivery".
+_KINDS = {"in": "frame", "out": "frame", "deliver": "delivery"}
+_FORMATTERS: dict[str, Any] = {
+    "connect": _connect, "refused": _refused, "in": _in, "out": _out, "deliver": _deliver,
+    "replay": _replay, "recovery": _recovery, "detach": _detach, "close": _close, "end": _end,
+    "rest": _rest, "upstream": _upstream,
+}  # fmt: skip
