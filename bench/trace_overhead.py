@@ -57,8 +57,8 @@ class LineCounter:
             while chunk := response.read1(65536):
                 self.lines += chunk.count(b"\n")
                 self.bytes += len(chunk)
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException):
+            pass  # closed by close()
 
     def close(self) -> None:
         if self._connection is not None and self._connection.sock is not None:
