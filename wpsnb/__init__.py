@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "LocalService": "wpsnb.service.local",
-    "negotiate": "wpsnb.negotiate",
+    "negotiate": "wpsnb.source",
     "Client": "wpsnb.client",
     "AsyncClient": "wpsnb.client",
     "WebPubSubError": "wpsnb.errors",
@@ -32,11 +32,6 @@ _PUBLIC = {
 }
 
 __all__ = [*_PUBLIC, "__version__"]
-
-
-# ``negotiate`` is both a submodule and a function: importing the submodule first (as wpsnb.notebook does)
-# would bind the *module* to ``wpsnb.negotiate`` and bypass __getattr__. Binding the function eagerly wins.
-from .negotiate import negotiate  # noqa: E402, F401
 
 
 def __getattr__(name: str) -> Any:

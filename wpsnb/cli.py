@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import InvalidSource, WebPubSubError
-from .negotiate import ENV_VARIABLES
+from .source import ENV_VARIABLES, Source, environment_connection_string
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 NO_SOURCE = (
@@ -140,14 +140,12 @@ def tail(args: argparse.Namespace) -> int:
 
     _log_to_stderr(logging.ERROR)
     source = _source(args)
-    kind = _source_kind(source)
     try:
         # --json reads the frame journal instead of messages(): no need to buffer the decoded messages too.
         client = Client(
             source,
             hub=args.hub,
-            user_id=args.user if kind != "client_url" else None,
-            roles=[f"webpubsub.joinLeaveGroup.{args.group}"] if kind == "connection_string" else None,
+            **source.token_options(user_id=args.user, roles=[f"webpubsub.joinLeaveGroup.{args.group}"]),
             **({"message_buffer": 0} if args.json else {}),
         )
     except ValueError as exc:
@@ -312,7 +310,7 @@ Press Ctrl-C to stop.""")
 # ---- shared --------------------------------------------------------------------------------------
 
 
-def _source(args: argparse.Namespace) -> str:
+def _source(args: argparse.Namespace) -> Source:
     from .protocol.names import group_name_problem
 
     problem = group_name_problem(args.group)
@@ -328,27 +326,21 @@ def _source(args: argparse.Namespace) -> str:
                 EXIT_USAGE,
             )
     else:
-        source = next((os.environ[name] for name in ENV_VARIABLES if os.environ.get(name, "").strip()), None)
+        source = environment_connection_string()
         if source is None:
             raise CommandFailed(NO_SOURCE)
-    _source_kind(source)  # reject an unusable source before connecting
-    if "endpoint=" in source.lower():
+    try:
+        resolved = Source.of(source)  # reject an unusable source before connecting
+    except InvalidSource as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    if resolved.mints_tokens:
         from .protocol.tokens import ConnectionString
 
         try:
-            ConnectionString.parse(source)
+            ConnectionString.parse(resolved.value)
         except ValueError as exc:
             raise CommandFailed(f"bad connection string: {exc}", EXIT_USAGE) from None
-    return source
-
-
-def _source_kind(source: str) -> str:
-    from .negotiate import resolve_source
-
-    try:
-        return resolve_source(source)[0]
-    except InvalidSource as exc:
-        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    return resolved
 
 
 def _connect(connect: Callable[[], Any], args: argparse.Namespace, what: str) -> None:

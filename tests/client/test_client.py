@@ -27,9 +27,9 @@ from wpsnb.errors import (
     WebPubSubError,
     WrongThread,
 )
-from wpsnb.negotiate import negotiate
 from wpsnb.protocol.messages import Ack, Connected, DataMessage, Disconnected, JoinGroup, SendToGroup, SequenceAck
 from wpsnb.service.local import LocalService
+from wpsnb.source import negotiate
 
 MakeClient = Callable[..., Client]
 

@@ -1,4 +1,4 @@
-"""wpsnb.negotiate: every kind of source, and a clear error for each way it can go wrong."""
+"""wpsnb.negotiate and wpsnb.source.Source: every kind of source, and a clear error for each way it can go wrong."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import jwt
 import pytest
 
 from wpsnb.errors import InvalidSource, NegotiateFailed, ServiceUnreachable
-from wpsnb.negotiate import negotiate, redact_url, resolve_source, with_query
 from wpsnb.service.local import LocalService
+from wpsnb.source import Source, negotiate, redact_url, with_query
 
 KEY = "k" * 44
 CONNECTION_STRING = f"Endpoint=http://127.0.0.1:8123;AccessKey={KEY};Version=1.0;"
@@ -169,11 +169,45 @@ def test_unreachable_negotiate_endpoint_names_the_url_and_says_it_is_not_running
         negotiate(url, timeout=2)
 
 
-def test_resolve_source_and_url_helpers() -> None:
-    assert resolve_source(CONNECTION_STRING) == ("connection_string", CONNECTION_STRING)
-    assert resolve_source("wss://h/client/hubs/x")[0] == "client_url"
+def test_source_kinds_and_url_helpers() -> None:
+    source = Source.of(CONNECTION_STRING)
+    assert (source.kind, source.value) == ("connection_string", CONNECTION_STRING)
+    assert Source.of("wss://h/client/hubs/x").kind == "client_url"
     assert (
         redact_url("ws://h/c?awps_reconnection_token=s3cret&access_token=t0k")
         == "ws://h/c?awps_reconnection_token=...&access_token=..."
     )
     assert with_query("ws://h/c?a=1&b=2", b="3") == "ws://h/c?a=1&b=3"
+
+
+def test_source_kinds_decide_which_token_options_apply() -> None:
+    wished = {"user_id": "ann", "roles": ["webpubsub.sendToGroup.lab"], "groups": ["lab"]}
+    with LocalService() as service:
+        from_service = Source.of(service)
+        assert from_service.kind == "service" and from_service.mints_tokens
+        assert from_service.value == service.connection_string
+        assert from_service.describe() == service.endpoint
+        assert from_service.token_options(**wished) == wished
+    assert Source.of(CONNECTION_STRING).token_options(**wished) == wished
+    assert Source.of("http://127.0.0.1:1/negotiate").token_options(**wished) == {"user_id": "ann"}
+    assert Source.of("ws://127.0.0.1:1/client/hubs/h?access_token=t").token_options(**wished) == {}
+    assert Source.of(Source.of(CONNECTION_STRING)).kind == "connection_string"
+
+
+def test_source_describes_itself_without_secrets() -> None:
+    assert Source.of(CONNECTION_STRING).describe() == "http://127.0.0.1:8123"
+    assert KEY not in repr(Source.of(CONNECTION_STRING))
+    assert Source.of("wss://h/client/hubs/x?access_token=eyJabc").describe() == "wss://h/client/hubs/x"
+    assert Source.of(f"Endpoint=ftp://h;AccessKey={KEY}").describe() == "the given connection string"
+
+
+def test_source_from_the_environment_takes_the_first_non_blank_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WebPubSubConnectionString", "  ")
+    monkeypatch.setenv("WEBPUBSUB_CONNECTION_STRING", f" {CONNECTION_STRING} ")
+    assert Source.of(None).value == CONNECTION_STRING
+    monkeypatch.setenv("WebPubSubConnectionString", "Endpoint=http://first:1;AccessKey=k")
+    assert Source.of(None).describe() == "http://first:1"
+    monkeypatch.delenv("WebPubSubConnectionString")
+    monkeypatch.delenv("WEBPUBSUB_CONNECTION_STRING")
+    with pytest.raises(InvalidSource, match="WebPubSubConnectionString nor WEBPUBSUB_CONNECTION_STRING"):
+        Source.of(None)

@@ -274,8 +274,8 @@ def test_text_summary_without_a_widget_front_end(local_service, hub, publisher, 
 
 
 def test_no_source_means_the_same_default_as_publish(monkeypatch, hub, views):
-    from wpsnb.negotiate import ENV_VARIABLES
     from wpsnb.notebook.default_source import source_or_default
+    from wpsnb.source import ENV_VARIABLES
 
     for variable in ENV_VARIABLES:
         monkeypatch.delenv(variable, raising=False)

@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from wpsnb.client import Client
-from wpsnb.negotiate import negotiate
 from wpsnb.protocol.history import Entry
 from wpsnb.publishing.publisher import Publisher
 from wpsnb.publishing.watcher import StatusChange, Watcher
+from wpsnb.source import negotiate
 
 _groups = iter(range(1_000_000))
 

@@ -78,7 +78,6 @@ from ..errors import (
     ServiceUnreachable,
     WebPubSubError,
 )
-from ..negotiate import negotiate, redact_url, resolve_source, with_query
 from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
 from ..protocol.limits import MAX_FRAME_BYTES, MAX_RECEIVE_BYTES, CloseCode, frame_size_over_limit
 from ..protocol.messages import (
@@ -99,6 +98,7 @@ from ..protocol.messages import (
 )
 from ..protocol.names import group_name_problem, is_loopback_host
 from ..protocol.reliable import SequenceTracker
+from ..source import Source, redact_url, with_query
 from .callbacks import Dispatcher
 from .inbox import Inbox
 from .journal import Journal, decode_frame
@@ -160,8 +160,7 @@ class AsyncClient:
         chosen = {p.lower(): p for p in JSON_PROTOCOLS}.get(str(protocol).lower())
         if chosen is None:
             raise ValueError(f"protocol {protocol!r} is not supported; use one of {', '.join(JSON_PROTOCOLS)}")
-        self._source_kind, _ = resolve_source(source)  # fail now, not at connect(), on an unusable source
-        self._source = source
+        self._source = Source.of(source)  # fail now, not at connect(), on an unusable source
         self._negotiate_args = {
             "hub": hub,
             "user_id": user_id,
@@ -543,9 +542,9 @@ class AsyncClient:
     # ---- the connection's life -------------------------------------------------------------------
 
     async def _negotiate(self) -> str:
-        if self._source_kind == "client_url":
-            return negotiate(self._source, **self._negotiate_args)
-        return await asyncio.to_thread(negotiate, self._source, **self._negotiate_args)
+        if self._source.kind == "client_url":
+            return self._source.client_url(**self._negotiate_args)
+        return await asyncio.to_thread(lambda: self._source.client_url(**self._negotiate_args))
 
     async def _open(
         self, url: str, *, expect_connected: bool, timeout: float = 10.0

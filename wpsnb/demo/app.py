@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import WebPubSubError
-from ..negotiate import negotiate
+from ..source import negotiate
 
 DEMO_HUB = "stream"
 DEMO_GROUP = "stream"

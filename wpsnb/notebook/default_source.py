@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from typing import Any
 
-from ..negotiate import ENV_VARIABLES
+from ..source import describe_source, environment_connection_string
 
 log = logging.getLogger("wpsnb.notebook")
 
@@ -43,11 +42,7 @@ def source_or_default(source: Any = None) -> Any:
                 "access URL or a wpsnb.LocalService — or None for the default"
             )
         return source
-    for variable in ENV_VARIABLES:
-        value = os.environ.get(variable, "").strip()
-        if value:
-            return value
-    return shared_local_service()
+    return environment_connection_string() or shared_local_service()
 
 
 def shared_local_service() -> Any:
@@ -67,29 +62,6 @@ def shared_local_service_started() -> bool:
     """Whether :func:`shared_local_service` has started a service in this process (and it runs)."""
     service = _shared_service
     return service is not None and service.running
-
-
-def describe_source(source: Any) -> str:
-    """A short, secret-free description of ``source`` for messages (never the access key or a token).
-
-    >>> describe_source("Endpoint=https://x.webpubsub.azure.com;AccessKey=abc;Version=1.0;")
-    'https://x.webpubsub.azure.com'
-    >>> describe_source("ws://127.0.0.1:8080/client/hubs/stream?access_token=eyJ")
-    'ws://127.0.0.1:8080/client/hubs/stream'
-    """
-    endpoint = getattr(source, "endpoint", None)
-    if isinstance(endpoint, str):
-        return endpoint
-    if not isinstance(source, str):
-        return type(source).__name__
-    text = source.strip()
-    if "://" in text[:10]:
-        return text.split("?", 1)[0]
-    for part in text.split(";"):
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "endpoint":
-            return value.strip()
-    return "the given connection string"
 
 
 __all__ = ["describe_source", "shared_local_service", "shared_local_service_started", "source_or_default"]

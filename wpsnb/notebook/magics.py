@@ -21,7 +21,6 @@ Example (in a notebook)::
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +31,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..negotiate import ENV_VARIABLES
+from ..source import environment_connection_string
 from .default_source import shared_local_service, shared_local_service_started, source_or_default
 from .output_capture import publish_output
 
@@ -81,7 +80,7 @@ class PublishMagics(Magics):
                 f"  with wpsnb.publish_output({args.group!r}):\n      await ..."
             )
         source = self._source(args.source)
-        announce = source is None and not shared_local_service_started() and _no_environment_source()
+        announce = source is None and not shared_local_service_started() and environment_connection_string() is None
         publisher = publish_output(
             args.group,
             source=source,
@@ -118,10 +117,6 @@ class PublishMagics(Magics):
         if value.isidentifier() and value in self.shell.user_ns:
             return self.shell.user_ns[value]
         return source_or_default(value)
-
-
-def _no_environment_source() -> bool:
-    return not any(os.environ.get(name, "").strip() for name in ENV_VARIABLES)
 
 
 def _needs_async(shell: Any, cell: str) -> bool:

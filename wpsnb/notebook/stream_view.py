@@ -356,13 +356,13 @@ def _attach_client(
                 "with its own: pass them to wpsnb.Client(...) instead, or pass the source itself"
             )
         return source, False, set()
-    from ..negotiate import resolve_source
+    from ..source import Source
     from .default_source import source_or_default
 
-    source = source_or_default(source)  # None: the environment's connection string, else the shared LocalService
-    kind, _ = resolve_source(source)
-    # A connection string mints the token here: put the groups in it (no joinLeaveGroup role needed).
-    token_groups = groups if kind == "connection_string" else []
+    # None: the environment's connection string, else the shared LocalService.
+    source = Source.of(source_or_default(source))
+    # A minted token can hold the groups (no joinLeaveGroup role needed).
+    token_groups = source.token_options(groups=groups).get("groups", [])
     # message_buffer=0: the view listens through a callback; nothing reads client.messages().
     client = Client(
         source,

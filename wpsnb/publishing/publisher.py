@@ -50,9 +50,9 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
-from ..negotiate import resolve_source
 from ..protocol.history import DEFAULT_HISTORY_LINES
 from ..protocol.names import group_name_problem
+from ..source import Source
 from .lines import LineSplitter
 from .responder import HistoryResponder
 
@@ -225,17 +225,11 @@ class Publisher:
         if self.client is None:
             from ..client import Client
 
-            kind, _ = resolve_source(self.source)
-            minted = kind == "connection_string"  # only then can we choose the token's roles and user
+            source = Source.of(self.source)
             roles = [f"webpubsub.sendToGroup.{self.group}"]
             if self.history:  # to hear watchers' history requests
                 roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
-            self.client = Client(
-                self.source,
-                hub=self.hub,
-                user_id=self.user_id if kind != "client_url" else None,
-                roles=roles if minted else None,
-            )
+            self.client = Client(source, hub=self.hub, **source.token_options(user_id=self.user_id, roles=roles))
             self.client.connect(timeout=self.connect_timeout)
         if self.history:
             self.responder = HistoryResponder(self.client, self.group, self.history)

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import WebPubSubError
-from ..negotiate import resolve_source
 from ..protocol.history import DEFAULT_HISTORY_LINES, DEFAULT_SETTLE, DEFAULT_WAIT, Entry, HistoryMerger
+from ..source import Source
 
 log = logging.getLogger("wpsnb.publishing")
 
@@ -88,15 +88,14 @@ class Watcher:
     ):
         from ..client import Client
 
-        kind, _ = resolve_source(source)
+        resolved = Source.of(source)
         roles = [f"webpubsub.joinLeaveGroup.{group}", f"webpubsub.sendToGroup.{group}"]
         self.group = group
         self.history = history
         self.client = Client(
-            source,
+            resolved,
             hub=hub,
-            user_id=user_id if kind != "client_url" else None,
-            roles=roles if kind == "connection_string" else None,
+            **resolved.token_options(user_id=user_id, roles=roles),
             message_buffer=0,
             **client_options,
         )

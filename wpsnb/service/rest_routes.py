@@ -37,7 +37,7 @@ MAX_PAGE_SIZE = 200  # list connections: maxpagesize 1-200
 MAX_TOP = 2**31 - 1
 DEFAULT_API_VERSION = "2024-12-01"
 # REST-API.md §3: request Content-Type → the dataType subprotocol clients see.
-DATA_TYPES = {"application/json": "json", "text/plain": "text", "application/octet-stream": "binary"}
+DATA_TYPE_OF_MEDIA_TYPE = {"application/json": "json", "text/plain": "text", "application/octet-stream": "binary"}
 
 
 class RestError(Exception):
@@ -170,7 +170,7 @@ class RestCall:
     async def message(self, source: str, group: str | None = None) -> Envelope:
         """The body as a data message from ``source`` ("server" or "group"), typed by its Content-Type."""
         media_type = self._media_type()
-        data_type = DATA_TYPES.get(media_type)
+        data_type = DATA_TYPE_OF_MEDIA_TYPE.get(media_type)
         if data_type is None:
             raise RestError(
                 415,
