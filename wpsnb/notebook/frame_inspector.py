@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from ..client.journal import FORMAT, VERSION, Frame, Journal
-from .live_widget import LiveWidget, Record, bundle
+from ..web import css, widget_esm
+from .live_widget import LiveWidget, Record
 
 RAW_PREVIEW = 2_048  # characters of a frame sent with each row; the whole frame is fetched on click
 LINKS_KEPT = 10_000  # unanswered requests remembered for linking their acks
@@ -50,8 +51,8 @@ class FrameInspector(LiveWidget):
     (12, PosixPath('frames.jsonl'))
     """
 
-    _esm = bundle("feed.js", "live_view.js", "frame_inspector.js")
-    _css = bundle("widgets.css", "frame_inspector.css")
+    _esm = widget_esm("frame_inspector.js")
+    _css = css("widgets.css", "frame_inspector.css")
 
     def __init__(
         self,

@@ -6,9 +6,10 @@ page's requests (``replay``, ``clear`` and whatever a subclass adds), replacing 
 re-run cell made before (:mod:`.cell_scope`), a text summary where no widget front end exists,
 and ``close()``.
 
-The JavaScript of a widget is ``feed.js`` (the page-side store: records, replay, batching into
-animation frames), then ``live_view.js`` (the view both widgets share: rows, follow-tail, pause,
-clear, counts), then the widget's own file; :func:`bundle` joins them. No build step.
+The front end of a widget is an ES module in :mod:`wpsnb.web` (``stream_view.js``,
+``frame_inspector.js``) that imports the page-side store (``feed.js``: records, replay, batching
+into animation frames) and the view both widgets share (``live_view.js``: rows, follow-tail,
+pause, clear, counts). :func:`wpsnb.web.widget_esm` inlines those imports. No build step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -26,12 +26,6 @@ from . import cell_scope
 from .feed import Feed, RateMeter, Record
 
 log = logging.getLogger("wpsnb.notebook")
-HERE = Path(__file__).parent
-
-
-def bundle(*names: str) -> str:
-    """The contents of the package files ``names`` (JS or CSS), joined in order."""
-    return "\n".join((HERE / name).read_text(encoding="utf-8") for name in names)
 
 
 class LiveWidget(anywidget.AnyWidget):

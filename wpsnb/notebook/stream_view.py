@@ -40,7 +40,8 @@ from typing import Any
 import traitlets
 
 from ..protocol.messages import RELIABLE_PROTOCOL
-from .live_widget import LiveWidget, Record, bundle
+from ..web import css, widget_esm
+from .live_widget import LiveWidget, Record
 
 TEXT_PREVIEW = 4_096  # characters of a text or JSON payload kept for display; the journal has the rest
 HEX_PREVIEW = 64  # bytes of a binary payload shown as hex
@@ -58,8 +59,8 @@ class StreamView(LiveWidget):
     (0, 'connected')
     """
 
-    _esm = bundle("feed.js", "live_view.js", "stream_view.js")
-    _css = bundle("widgets.css", "stream_view.css")
+    _esm = widget_esm("stream_view.js")
+    _css = css("widgets.css", "stream_view.css")
     publish_box = traitlets.Bool(True, help="Show the box that publishes to a group").tag(sync=True)
 
     def __init__(

@@ -1,9 +1,12 @@
-// FrameInspector's page (see frame_inspector.py). Python puts feed.js (the store, h, clockTime, formatCount,
-// formatBytes) and live_view.js (LiveView: rows, follow-tail, pause, clear, counts) in front of this file.
+// FrameInspector's page (see wpsnb/notebook/frame_inspector.py).
 //
 // Test hooks on the root `.wpsnb-frames`: data-state, data-count (frames seen), data-stored,
 // data-rows, data-paused, data-selected (index of the selected frame). Rows: `tr.wpsnb-frame` with
 // data-i, data-dir, data-type; the selected row has `.wpsnb-selected`, its linked ack/request `.wpsnb-linked`.
+
+import { clockTime, formatBytes, formatCount, h } from "./dom.js";
+import { initializeStore, storeFor } from "./feed.js";
+import { fillSelect, headerState, LiveView, liveControls } from "./live_view.js";
 
 function prettyRaw(raw) {
   try {

@@ -1,6 +1,6 @@
-// The page side of wpsnb's live widgets (see feed.py): one store of records per widget model,
-// shared by every view of it. Python joins this file, live_view.js and the widget's own file into
-// one module.
+// The page side of wpsnb's live feeds (wpsnb/notebook/feed.py): one store of records per model,
+// shared by every view of it. A model is an anywidget model, or anything with the same get / on /
+// off / send (the watch page's socket, see watch_page.js).
 //
 // Records carry an index "i" that only grows. The store takes them from three places:
 // - {"kind": "batch"} custom messages (live, at most ~20 a second);
@@ -12,7 +12,7 @@
 const STORES = new Map();
 const OFFLINE_AFTER_MS = 4000; // no answer to the replay request by then: the view shows saved output
 
-class FeedStore {
+export class FeedStore {
   constructor(model) {
     this.model = model;
     this.key = model.get("_key");
@@ -128,7 +128,7 @@ class FeedStore {
   }
 }
 
-function storeFor(model) {
+export function storeFor(model) {
   const key = model.get("_key");
   let store = STORES.get(key);
   if (!store) {
@@ -138,65 +138,11 @@ function storeFor(model) {
   return store;
 }
 
-function initializeStore({ model }) {
+export function initializeStore({ model }) {
   const key = model.get("_key");
   const old = STORES.get(key);
   if (old) old.dispose(); // the module was re-bound (e.g. hot reload): start over
   const store = new FeedStore(model);
   STORES.set(key, store);
   return () => store.dispose();
-}
-
-// Calls `paint()` at most once per animation frame, however often `schedule()` is called.
-function frameScheduler(paint) {
-  let pending = false;
-  return function schedule() {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      paint();
-    });
-  };
-}
-
-// Small DOM helper: h("div", {class: "x", dataset: {i: 1}, onclick: f}, child, "text").
-function h(tag, props, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name in node && typeof value !== "string") node[name] = value;
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function clockTime(ms) {
-  const d = new Date(ms);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-function formatCount(n) {
-  return Number(n || 0).toLocaleString("en-US");
-}
-
-function formatBytes(n) {
-  n = Number(n || 0);
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
-
-// Follow-tail: true while the scroller sits at (or within a few pixels of) its bottom.
-function atBottom(scroller) {
-  return scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
 }

@@ -1,8 +1,11 @@
-// StreamView's page (see stream_view.py). Python puts feed.js (the store, h, clockTime, formatCount,
-// formatBytes) and live_view.js (LiveView: rows, follow-tail, pause, clear, counts) in front of this file.
+// StreamView's page (see wpsnb/notebook/stream_view.py).
 //
 // Test hooks on the root `.wpsnb-stream`: data-state, data-connection-id, data-count (messages the
 // kernel received), data-stored (records this page holds), data-rows (rows in the DOM), data-paused.
+
+import { clockTime, formatBytes, formatCount, h } from "./dom.js";
+import { initializeStore, storeFor } from "./feed.js";
+import { fillSelect, headerState, LiveView, liveControls } from "./live_view.js";
 
 const JSON_SUMMARY = 160; // characters of a collapsed JSON message
 

@@ -1,7 +1,4 @@
-// The view half that StreamView and FrameInspector share (see live_widget.py). Python joins
-// feed.js, this file and the widget's own file into one module, so this file uses feed.js's
-// h, frameScheduler, formatCount and atBottom, and the widget file uses liveControls,
-// headerState, fillSelect and LiveView.
+// The view half that StreamView and FrameInspector share (see wpsnb/notebook/live_widget.py).
 //
 // A live view shows the store's records as rows of `list` inside `scroller`. At the bottom of the
 // scroller it follows the tail; scrolled up or paused it leaves the rows alone and counts what it
@@ -9,10 +6,12 @@
 // animation frame. The widget supplies the layout, how a record becomes a row, which records its
 // filters let through, and its own header and menus.
 
+import { atBottom, formatCount, frameScheduler, h } from "./dom.js";
+
 const OFFLINE_TITLE = "Saved output: the kernel that made this view does not answer";
 
 // The elements every live view has; the widget places them in its own layout.
-function liveControls() {
+export function liveControls() {
   return {
     title: h("span", { class: "wpsnb-title" }),
     stateBadge: h("span", { class: "wpsnb-state" }),
@@ -26,7 +25,7 @@ function liveControls() {
 }
 
 // The state the badge shows: what the page knows first (no kernel, closed), then the widget's own.
-function headerState(store, fallback, paused = false) {
+export function headerState(store, fallback, paused = false) {
   const hd = store.header || {};
   if (store.offline) return "offline";
   if (hd.closed) return "closed";
@@ -35,7 +34,7 @@ function headerState(store, fallback, paused = false) {
 }
 
 // Refill a filter <select> ("all" first, then the values sorted), keeping the choice if it still exists.
-function fillSelect(select, values, allLabel) {
+export function fillSelect(select, values, allLabel) {
   const selected = select.value;
   const names = [...values].sort();
   select.replaceChildren(
@@ -46,7 +45,7 @@ function fillSelect(select, values, allLabel) {
   return names;
 }
 
-class LiveView {
+export class LiveView {
   // hooks: paintHeader() when the header changed; paintMenus() every frame, before the rows;
   // afterRows() once new rows are in; onChange(change) for the widget's own use of a store change.
   constructor({ model, store, root, list, scroller, controls, renderRow, matches, hooks }) {

@@ -1,0 +1,129 @@
+"""The front-end module loader: each file says what it imports; a widget gets one self-contained module.
+
+The inlined modules are imported by node (ES modules from ``data:`` URLs, as the browser does), so a
+wrong rewrite, a missing export or a module that depends on another's globals fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from wpsnb.web import WEB_DIR, css, esm, module_source, modules
+
+NODE = shutil.which("node")
+MODULES = sorted(p.relative_to(WEB_DIR).as_posix() for p in WEB_DIR.glob("*.js"))
+WIDGETS = ["stream_view.js", "frame_inspector.js"]
+
+
+def run_node(script: str) -> str:
+    if NODE is None:
+        pytest.skip("node is not installed (the interop tests need it too)")
+    done = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def data_url(source: str) -> str:
+    import base64
+
+    return "data:text/javascript;base64," + base64.b64encode(source.encode()).decode()
+
+
+def test_every_module_declares_its_imports_and_has_no_relative_specifier_left_once_inlined() -> None:
+    for name in MODULES:
+        source = esm(name)
+        assert not re.search(r"""from\s*["']\.{1,2}/""", source), name
+        assert not re.search(r"""^\s*import\s*["']\.{1,2}/""", source, re.M), name
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("name", WIDGETS)
+def test_a_widget_module_loads_in_a_js_engine_with_its_imports(name: str) -> None:
+    out = run_node(
+        f"const m = await import({json.dumps(data_url(esm(name)))});"
+        "console.log(typeof m.default.initialize, typeof m.default.render);"
+    )
+    assert out.split() == ["function", "function"]
+
+
+@pytest.mark.node
+def test_a_module_imported_by_two_widgets_is_one_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both widgets import feed.js (and so its store registry): one module, whoever loads it first.
+    shutil.copytree(WEB_DIR, tmp_path / "web")
+    monkeypatch.setattr(modules, "WEB_DIR", tmp_path / "web")
+    (tmp_path / "web" / "probe.js").write_text("import { FeedStore } from './feed.js'; export { FeedStore };")
+    probe = esm("probe.js")
+    out = run_node(
+        f"const a = await import({json.dumps(data_url(probe))});"
+        f"const b = await import({json.dumps(data_url(probe + chr(10) + '// another importer'))});"
+        "console.log(a.FeedStore === b.FeedStore);"
+    )
+    assert out.strip() == "true"
+
+
+@pytest.mark.node
+def test_the_vendored_chart_library_loads_as_a_module() -> None:
+    out = run_node(
+        f"const m = await import({json.dumps(data_url(esm('vendor/uPlot.iife.min.js')))});"
+        "console.log(typeof m.default, typeof m.default.paths);"
+    )
+    assert out.split() == ["function", "object"]
+
+
+def test_only_static_imports_at_the_start_of_a_line_are_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(modules, "WEB_DIR", tmp_path)
+    (tmp_path / "b.js").write_text("export const b = 1;\n")
+    (tmp_path / "a.js").write_text(
+        'import { b } from "./b.js";\n'
+        "import {\n  b as c,\n} from './b.js';\n"
+        'export { b as d } from "./b.js";\n'
+        'const path = "./b.js"; // a string, not an import\n'
+    )
+    source = esm("a.js")
+    assert source.count("data:text/javascript;base64,") == 3
+    assert 'const path = "./b.js";' in source
+
+
+def test_a_cycle_a_missing_file_an_escape_and_a_dynamic_import_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(modules, "WEB_DIR", tmp_path)
+    (tmp_path / "a.js").write_text('import "./b.js";\n')
+    (tmp_path / "b.js").write_text('import "./a.js";\n')
+    with pytest.raises(ValueError, match=r"import cycle .*a\.js -> b\.js -> a\.js"):
+        esm("a.js")
+    (tmp_path / "c.js").write_text('import "./missing.js";\n')
+    with pytest.raises(FileNotFoundError, match=r"'./missing.js' \(imported by c\.js\)"):
+        esm("c.js")
+    (tmp_path / "d.js").write_text('import "../outside.js";\n')
+    with pytest.raises(ValueError, match="outside"):
+        esm("d.js")
+    (tmp_path / "e.js").write_text('const m = await import("./b.js");\n')
+    with pytest.raises(ValueError, match="dynamic import"):
+        esm("e.js")
+
+
+def test_a_page_gets_the_files_as_they_are_except_the_classic_scripts_export() -> None:
+    assert module_source("dom.js") == (WEB_DIR / "dom.js").read_text()
+    vendored = (WEB_DIR / "vendor/uPlot.iife.min.js").read_text()
+    assert module_source("vendor/uPlot.iife.min.js") == vendored + "\nexport default uPlot;\n"
+    assert css("widgets.css", "stream_view.css").startswith((WEB_DIR / "widgets.css").read_text())
+
+
+def test_the_vendored_files_match_their_recorded_checksums() -> None:
+    import hashlib
+
+    table = (WEB_DIR / "vendor" / "VENDORED.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)` \|.*\| `([0-9a-f]{64})` \|$", table, re.M)
+    assert {name for name, _ in rows} == {"uPlot.iife.min.js", "uPlot.min.css"}
+    for name, digest in rows:
+        assert hashlib.sha256((WEB_DIR / "vendor" / name).read_bytes()).hexdigest() == digest, name
+    assert (WEB_DIR / "vendor" / "uPlot.LICENSE").read_text().startswith("The MIT License")
