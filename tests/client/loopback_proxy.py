@@ -11,6 +11,7 @@ Example::
         ...
         proxy.sever()          # drop every connection now
         proxy.refuse = True    # new connections are cut at once until set back to False
+        proxy.hold_replies = True   # what the service sends is dropped (the client hears nothing)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class LoopbackProxy:
         self.target_port = target_port
         self.port = 0
         self.refuse = False
+        self.hold_replies = False
         self.accepted = 0
         self.severed = 0
         self._loop = asyncio.new_event_loop()
@@ -57,7 +59,7 @@ class LoopbackProxy:
         pair = (writer, up_writer)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer, self))
         finally:
             self._pairs.discard(pair)
             for side in pair:
@@ -113,12 +115,14 @@ async def _as_coroutine(fn: Any) -> Any:
     return fn()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, held: LoopbackProxy | None = None) -> None:
     try:
         while True:
             data = await reader.read(65536)
             if not data:
                 break
+            if held is not None and held.hold_replies:
+                continue  # lost on the way; the connection is useless from here on, as after a real loss
             writer.write(data)
             await writer.drain()
     except (ConnectionError, OSError):

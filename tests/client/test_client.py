@@ -27,7 +27,7 @@ from wpsnb.errors import (
     WebPubSubError,
     WrongThread,
 )
-from wpsnb.protocol.messages import Ack, Connected, DataMessage, Disconnected, JoinGroup, SendToGroup, SequenceAck
+from wpsnb.protocol.messages import Connected, DataMessage, Disconnected, JoinGroup, SendToGroup, SequenceAck
 from wpsnb.service.local import LocalService
 from wpsnb.source import negotiate
 
@@ -214,19 +214,6 @@ def test_event_without_upstream_raises_the_services_error(make_client: MakeClien
         client.send_event("chat.send", {"text": "hi"})
     assert caught.value.name == "InternalServerError" and "No event handler" in str(caught.value)
     assert not isinstance(caught.value, Forbidden)
-
-
-def test_duplicate_ack_counts_as_success(make_client: MakeClient, group: str) -> None:
-    client = make_client()
-    request = client.async_client.build_join(group, True)
-    again = client.async_client.build_join(group, True)
-    again.message = request.message  # the very same ackId, sent a second time
-    again.frame = request.frame
-    for attempt in (request, again):
-        client._request(attempt, True, 5)
-    duplicate = [f for f in client.frames if isinstance(f.message, Ack) and f.message.ack_id == request.ack_id]
-    assert [f.message.success for f in duplicate] == [True, False]
-    assert duplicate[1].message.error.name == "Duplicate"
 
 
 def test_fire_and_forget_returns_at_once_and_flush_waits(make_client: MakeClient, group: str) -> None:

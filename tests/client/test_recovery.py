@@ -17,7 +17,7 @@ from loopback_proxy import LoopbackProxy
 
 from wpsnb.client import Client
 from wpsnb.errors import AckTimeout, BufferFull, ConnectionRejected, RecoveryFailed
-from wpsnb.protocol.messages import DataMessage
+from wpsnb.protocol.messages import Ack, DataMessage, JoinGroup
 from wpsnb.service.local import LocalService
 
 MakeClient = Callable[..., Client]
@@ -271,3 +271,29 @@ def test_received_messages_are_not_duplicated_by_a_recovery_replay(
     assert [m.sequence_id for m in got] == list(range(1, 62))
     replayed = [f for f in near.frames if isinstance(f.message, DataMessage) and f.direction == "received"]
     assert near.stats["duplicates_dropped"] == len(replayed) - 61 > 0
+
+
+def test_duplicate_ack_counts_as_success(
+    make_client: MakeClient, via_proxy: str, proxy: LoopbackProxy, group: str, local_service: LocalService
+) -> None:
+    # The join reaches the service but its ack is lost with the connection; after the recovery the
+    # client sends it again, the service answers Duplicate, and the waiting caller gets success.
+    client = make_client(via_proxy)
+    connection_id = client.connection_id
+    proxy.hold_replies = True
+    joined = client.join_group(group, wait=False)
+
+    def member() -> bool:
+        members = local_service.call(lambda: list(local_service.service.hub("stream").groups.get(group, {})))
+        return any(session.connection_id == connection_id for session in members)
+
+    wait_until(member, what="the service to carry out the join")
+    assert not joined.done()
+    proxy.sever()
+    proxy.hold_replies = False
+    ack_id = joined.result(timeout=30)
+    assert client.connection_id == connection_id and client.groups == (group,)
+    sent = [f.message for f in client.frames if isinstance(f.message, JoinGroup) and f.message.ack_id == ack_id]
+    answers = [f.message for f in client.frames if isinstance(f.message, Ack) and f.message.ack_id == ack_id]
+    assert len(sent) == 2 and [a.error.name for a in answers if a.error] == ["Duplicate"]
+    assert client.stats["acked"] >= 1 and client.stats["failed"] == 0

@@ -51,11 +51,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
-import threading
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from inspect import signature
 from typing import Any
@@ -69,40 +66,36 @@ from websockets.typing import Subprotocol
 from ..errors import (
     AckTimeout,
     ConnectionRejected,
-    Forbidden,
     InvalidSource,
     NegotiateFailed,
     NotConnected,
     RecoveryFailed,
-    RequestFailed,
     ServiceUnreachable,
     WebPubSubError,
 )
-from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
-from ..protocol.limits import MAX_FRAME_BYTES, MAX_RECEIVE_BYTES, CloseCode, frame_size_over_limit
+from ..protocol.json_codec import encode_client_message
+from ..protocol.limits import MAX_RECEIVE_BYTES, CloseCode
 from ..protocol.messages import (
     JSON_PROTOCOLS,
     RELIABLE_PROTOCOL,
     Ack,
-    ClientMessage,
     Connected,
     DataMessage,
     Disconnected,
     JoinGroup,
     LeaveGroup,
-    SendEvent,
-    SendToGroup,
     SequenceAck,
     is_reliable,
-    payload_type,
 )
-from ..protocol.names import group_name_problem, is_loopback_host
+from ..protocol.names import is_loopback_host
+from ..protocol.pending_requests import PendingRequest, PendingRequests
 from ..protocol.reliable import SequenceTracker
 from ..source import Source, redact_url, with_query
 from .callbacks import Dispatcher
+from .handoff import Handoff, ThreadSafe
 from .inbox import Inbox
 from .journal import Journal, decode_frame
-from .outbox import Outbox, Request, settle
+from .requests import RequestMaker, ack_timeout_message, request_failed, settle
 
 log = logging.getLogger("wpsnb.client")
 
@@ -177,10 +170,10 @@ class AsyncClient:
         self.error: WebPubSubError | None = None
         self._dispatcher = Dispatcher(callback_buffer)
         self.frames = Journal(journal_size, record_to, notify=self._dispatcher.submit)
-        self._outbox = Outbox(max_pending)
+        self._outbox = PendingRequests(max_pending)
         self._inbox = Inbox(message_buffer)
         self._tracker = SequenceTracker()
-        self._ack_ids = itertools.count(1)
+        self._requests = RequestMaker(self.reliable)
         self._joined: dict[str, None] = {}
         self._callbacks: dict[str, tuple[Any, ...]] = {
             k: () for k in ("message", "group", "server", "connected", "disconnected", "state")
@@ -196,13 +189,13 @@ class AsyncClient:
         self._ack_now = False
         self._window_full = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._supervisor: asyncio.Task[None] | None = None
-        # Hand-off from other threads (the sync Client): one loop wake-up per batch, not per request.
-        self._handoff: deque[Request] = deque()
-        self._handoff_scheduled = False
+        # Requests from other threads (the sync Client): one loop wake-up per batch, not per request.
+        self._handoff = Handoff(self._accept, self._wake_writer)
+        self.threadsafe = ThreadSafe(self._requests, self._submit_threadsafe, self._inbox)
+        """This client for code in other threads: requests returning ``concurrent.futures.Future``, blocking reads."""
         self._stats = dict.fromkeys(
             ("sent", "received", "acked", "failed", "duplicates_dropped", "recoveries", "reconnections", "drops"), 0
         )
@@ -258,7 +251,7 @@ class AsyncClient:
         if self._state != "idle":
             raise NotConnected(f"connect() is already in progress (state {self._state!r})")
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._handoff.bind(self._loop)
         self._wake = asyncio.Event()
         self._set_state("connecting")
         try:
@@ -330,7 +323,7 @@ class AsyncClient:
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every request made so far is written (and, if it has an ackId, acknowledged)."""
-        self._drain_handoff()
+        self._handoff.drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while len(self._outbox) or self._handoff:
@@ -341,7 +334,7 @@ class AsyncClient:
                     f"{len(self._outbox)} requests still unsent or unacknowledged after {timeout:g} s "
                     f"(state {self._state!r}); wait longer or check the connection"
                 )
-            self._drain_handoff()
+            self._handoff.drain()
             await asyncio.sleep(0.005)
 
     async def __aenter__(self) -> AsyncClient:
@@ -354,16 +347,21 @@ class AsyncClient:
 
     # ---- requests --------------------------------------------------------------------------------
 
-    async def join_group(self, group: str, *, ack: bool = True, timeout: float = 10.0) -> int | None:
+    async def join_group(
+        self, group: str, *, ack: bool = True, wait: bool = True, timeout: float = 10.0
+    ) -> int | asyncio.Future[int | None] | None:
         """Join ``group``; with ``ack`` wait for the service (raises :class:`~wpsnb.errors.Forbidden` etc.).
 
-        Returns the request's ackId (``None`` for fire-and-forget on the plain protocol).
+        Returns the request's ackId (``None`` for fire-and-forget on the plain protocol). With
+        ``wait=False`` it returns once the request is queued, with a future of what it would return.
         """
-        return await self._request(self.build_join(group, ack), ack, timeout)
+        return await self._request(self._requests.join_group(group, ack), ack, wait, timeout)
 
-    async def leave_group(self, group: str, *, ack: bool = True, timeout: float = 10.0) -> int | None:
+    async def leave_group(
+        self, group: str, *, ack: bool = True, wait: bool = True, timeout: float = 10.0
+    ) -> int | asyncio.Future[int | None] | None:
         """Leave ``group``."""
-        return await self._request(self.build_leave(group, ack), ack, timeout)
+        return await self._request(self._requests.leave_group(group, ack), ack, wait, timeout)
 
     async def send_to_group(
         self,
@@ -373,64 +371,69 @@ class AsyncClient:
         *,
         no_echo: bool = False,
         ack: bool = True,
+        wait: bool = True,
         timeout: float = 10.0,
-    ) -> int | None:
+    ) -> int | asyncio.Future[int | None] | None:
         """Publish ``data`` to ``group``. ``data_type``: ``"json"``, ``"text"``, ``"binary"``; by default
-        ``str`` → text, bytes-like → binary, anything else → json. ``no_echo`` skips this connection."""
-        return await self._request(self.build_send_to_group(group, data, data_type, no_echo, ack), ack, timeout)
+        ``str`` → text, bytes-like → binary, anything else → json. ``no_echo`` skips this connection.
+
+        ``wait=False`` queues the request and returns an ``asyncio.Future`` of its ackId at once (failing
+        with the service's refusal), so many sends can be in flight while the caller goes on::
+
+            >>> futures = [await client.send_to_group("lab", n, wait=False) for n in range(100)]  # doctest: +SKIP
+            >>> await asyncio.gather(*futures)                                                   # doctest: +SKIP
+        """
+        request = self._requests.send_to_group(group, data, data_type, no_echo, ack)
+        return await self._request(request, ack, wait, timeout)
 
     async def send_event(
-        self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True, timeout: float = 10.0
-    ) -> int | None:
+        self,
+        event: str,
+        data: Any,
+        data_type: str | None = None,
+        *,
+        ack: bool = True,
+        wait: bool = True,
+        timeout: float = 10.0,
+    ) -> int | asyncio.Future[int | None] | None:
         """Send the user event ``event`` to the service's upstream handler."""
-        return await self._request(self.build_event(event, data, data_type, ack), ack, timeout)
+        return await self._request(self._requests.send_event(event, data, data_type, ack), ack, wait, timeout)
 
-    async def _request(self, request: Request, ack: bool, timeout: float) -> int | None:
+    async def _request(
+        self, request: PendingRequest, ack: bool, wait: bool, timeout: float
+    ) -> int | asyncio.Future[int | None] | None:
         self._check_can_send()
         if not ack:
             self._submit(request)
+            if not wait:
+                done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+                done.set_result(request.ack_id)
+                return done
             return request.ack_id
-        waiter = request.waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        request.waiter = waiter
         self._submit(request)
+        if not wait:
+            return waiter
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
         except asyncio.TimeoutError:
-            raise AckTimeout(_ack_timeout_message(request, timeout, self._state)) from None
+            raise AckTimeout(ack_timeout_message(request.message, timeout, self._state)) from None
         finally:
             if not waiter.done():  # nobody will read a later failure: keep asyncio from complaining
                 waiter.add_done_callback(_consume)
 
-    # Building requests is pure and thread-safe: the sync Client calls these from any thread.
+    # Kept for wpsnb.notebook.publisher until it uses Client.send_to_group(wait=False); not public API.
 
-    def build_join(self, group: str, ack: bool) -> Request:
-        """A joinGroup request (validated, encoded)."""
-        _check_group(group)
-        return _encode(JoinGroup(group, self._next_ack_id(ack)))
+    def build_send_to_group(
+        self, group: str, data: Any, data_type: str | None, no_echo: bool, ack: bool
+    ) -> PendingRequest:  # pragma: no cover (goes with the publisher's move)
+        """A sendToGroup request (deprecated: use ``threadsafe.send_to_group``)."""
+        return self._requests.send_to_group(group, data, data_type, no_echo, ack)
 
-    def build_leave(self, group: str, ack: bool) -> Request:
-        """A leaveGroup request."""
-        _check_group(group)
-        return _encode(LeaveGroup(group, self._next_ack_id(ack)))
-
-    def build_send_to_group(self, group: str, data: Any, data_type: str | None, no_echo: bool, ack: bool) -> Request:
-        """A sendToGroup request."""
-        _check_group(group)
-        data_type = _data_type(data, data_type)
-        return _encode(SendToGroup(group, data, data_type, self._next_ack_id(ack), bool(no_echo)))
-
-    def build_event(self, event: str, data: Any, data_type: str | None, ack: bool) -> Request:
-        """An event request (checked against the codec's rules: a bad name would close the connection)."""
-        data_type = _data_type(data, data_type)
-        request = _encode(SendEvent(event, data, data_type, self._next_ack_id(ack)))
-        try:
-            parse_client_message(request.frame)
-        except InvalidMessage as exc:
-            raise ValueError(str(exc)) from None
-        return request
-
-    def _next_ack_id(self, ack: bool) -> int | None:
-        # Reliable: always an ackId, so a request caught in a drop can be resent without duplicates.
-        return next(self._ack_ids) if ack or self.reliable else None
+    def submit_threadsafe(self, request: PendingRequest) -> None:  # pragma: no cover
+        """Queue ``request`` from any thread (deprecated: use ``threadsafe``)."""
+        self._submit_threadsafe(request)
 
     def _check_can_send(self) -> None:
         if self._state == "idle":
@@ -440,38 +443,27 @@ class AsyncClient:
                 "the client is closed" + (f" ({self.error})" if self.error else "") + "; create a new client"
             )
 
-    def submit_threadsafe(self, request: Request) -> None:
-        """Queue ``request`` from any thread (the sync facade's path); raises if the client cannot send."""
+    def _submit_threadsafe(self, request: PendingRequest) -> None:
+        """Queue ``request`` from any thread; raises if the client cannot send."""
         self._check_can_send()
         self._outbox.check_room(len(self._handoff))
-        if threading.get_ident() == self._loop_thread:
+        if self._handoff.on_loop_thread():
             self._submit(request)
             return
-        self._handoff.append(request)
-        if not self._handoff_scheduled:
-            self._handoff_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._drain_handoff)
+        self._handoff.put(request)
 
-    def _drain_handoff(self) -> None:
-        self._handoff_scheduled = False  # reset first: a request appended from now on schedules a new drain
-        handoff = self._handoff
-        if not handoff:
-            return
-        while handoff:
-            self._accept(handoff.popleft())
-        if self._wake is not None:
-            self._wake.set()
-
-    def _submit(self, request: Request) -> None:
+    def _submit(self, request: PendingRequest) -> None:
         self._outbox.check_room(len(self._handoff))
-        if self._handoff:
-            self._drain_handoff()
+        if len(self._handoff):
+            self._handoff.drain()
         self._accept(request)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
-    def _accept(self, request: Request) -> None:
+    def _accept(self, request: PendingRequest) -> None:
         if self._state == "closed":
             settle(request.waiter, error=NotConnected("the client closed before this request was sent"))
             return
@@ -738,7 +730,7 @@ class AsyncClient:
             settle(request.waiter, ack.ack_id)
             return
         self._stats["failed"] += 1
-        failure = _request_failed(ack, request.message)
+        failure = request_failed(ack, request.message)
         message = request.message
         if type(message) is JoinGroup and message.group in self._joined:
             self._joined.pop(message.group)
@@ -878,7 +870,7 @@ class AsyncClient:
             assert connected is not None
             self._stats["reconnections"] += 1
             self._outbox.resend_unacked()
-            rejoin = [self.build_join(group, True) for group in self._joined]
+            rejoin = [self._requests.join_group(group, True) for group in self._joined]
             self._outbox.put_front(rejoin)
             self._adopt_new(ws, url, connected)
             assert self._wake is not None
@@ -899,9 +891,8 @@ class AsyncClient:
         ws, self._ws = self._ws, None
         if ws is not None:
             await ws.close(CloseCode.NORMAL_CLOSURE, "closed by the client")
-        while self._handoff:
-            self._outbox.put(self._handoff.popleft())
-        self._outbox.fail_all(error)
+        for request in (*self._outbox.drop_all(), *self._handoff.take_all()):
+            settle(request.waiter, error=error)
         self._inbox.close()
         self.frames.close()
         await self._dispatcher.stop()
@@ -935,67 +926,6 @@ class _BatchingConnection(ClientConnection):
                 self.transport.close()
         if pending:
             self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-
-def _encode(message: ClientMessage) -> Request:
-    try:
-        frame = encode_client_message(message)
-    except TypeError as exc:
-        if getattr(message, "data_type", None) == "json":
-            raise TypeError(
-                f"data is not JSON-serialisable ({exc}); convert it, or pass data_type='text' or 'binary'"
-            ) from None
-        raise
-    except ValueError as exc:  # NaN or infinity in json data
-        raise ValueError(f"data cannot be sent as JSON ({exc}); JSON has no NaN or Infinity") from None
-    if frame_size_over_limit(frame):
-        raise ValueError(
-            f"this message is {len(frame.encode('utf-8'))} bytes as a frame; the service accepts at "
-            f"most {MAX_FRAME_BYTES} bytes (1 MB) per frame and would close the connection. "
-            "Split it into smaller messages."
-        )
-    return Request(message, frame)
-
-
-def _check_group(group: Any) -> None:
-    problem = group_name_problem(group)
-    if problem:
-        raise ValueError(problem)
-
-
-def _data_type(data: Any, data_type: str | None) -> str:
-    data_type = payload_type(data, data_type, name="data_type")
-    if data_type == "json" and data is None:
-        raise ValueError("data is None: the service rejects null JSON data; send a value, or data_type='text'")
-    return data_type
-
-
-def _request_failed(ack: Ack, message: ClientMessage) -> RequestFailed:
-    name = ack.error.name if ack.error else "Unknown"
-    said = ack.error.message if ack.error else "no error details"
-    what = _describe(message)
-    if name == "Forbidden":
-        return Forbidden(
-            f"{what} was refused: {said}", name=name, service_message=said, ack_id=ack.ack_id, request=message
-        )
-    return RequestFailed(
-        f"{what} failed with {name}: {said}", name=name, service_message=said, ack_id=ack.ack_id, request=message
-    )
-
-
-def _describe(message: ClientMessage) -> str:
-    if isinstance(message, (JoinGroup, LeaveGroup, SendToGroup)):
-        return f"{message.type} {message.group!r}"
-    if isinstance(message, SendEvent):
-        return f"event {message.event!r}"
-    return message.type
-
-
-def _ack_timeout_message(request: Request, timeout: float, state: str) -> str:
-    return (
-        f"no answer to {_describe(request.message)} within {timeout:g} s (client {state}); it stays queued and "
-        "may still be delivered. Pass a larger timeout=, or check the connection (client.state)"
-    )
 
 
 def _rejected(exc: InvalidStatus, url: str) -> ConnectionRejected:

@@ -5,11 +5,17 @@ sends and receives while the calling thread computes, works the same in a script
 kernel (no ``asyncio.run`` conflicts, no ``nest_asyncio``), and any method may be called from any
 thread. Blocking methods take ``timeout=`` (seconds).
 
-Callbacks run on that background thread (see :mod:`wpsnb.client.callbacks` for the policy); inside a
-callback only fire-and-forget calls (``ack=False``) are allowed, because waiting there would deadlock.
+``Client`` mirrors :class:`~wpsnb.client.connection.AsyncClient`: each method is made from the
+AsyncClient method of the same name and carries its signature and documentation, so the two cannot
+drift apart. What differs is only how a call waits: a coroutine becomes a blocking call, and a
+request with ``wait=False`` returns a ``concurrent.futures.Future`` instead of an ``asyncio`` one.
 
-``send_to_group(..., ack=False)`` does not touch the event loop per message: the request is encoded
-in the caller's thread and handed over in batches (one loop wake-up per batch).
+Callbacks run on that background thread (see :mod:`wpsnb.client.callbacks` for the policy); inside a
+callback only calls that do not wait are allowed (``ack=False``, or ``wait=False``), because waiting
+there would deadlock.
+
+Requests do not touch the event loop one by one: each is built and checked in the caller's thread
+and handed over in batches (one loop wake-up per batch, see :mod:`wpsnb.client.handoff`).
 
 Example::
 
@@ -18,9 +24,15 @@ Example::
     ...             roles=["webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"]) as client:
     ...     client.join_group("lab")
     ...     client.send_to_group("lab", {"step": 1, "loss": 0.25})
+    ...     sent = [client.send_to_group("lab", n, wait=False) for n in range(3)]   # none waits for the others
+    ...     print([future.result(timeout=5) for future in sent])
     ...     for message in client.messages(timeout=1):
     ...         print(message.group, message.data)
+    [3, 4, 5]
     lab {'step': 1, 'loss': 0.25}
+    lab 0
+    lab 1
+    lab 2
 """
 
 from __future__ import annotations
@@ -29,109 +41,147 @@ import atexit
 import concurrent.futures
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from inspect import Parameter, signature
+from typing import Any, TypeVar
 
 from ..errors import AckTimeout, WrongThread
-from ..protocol.messages import RELIABLE_PROTOCOL, Connected, DataMessage, Disconnected
-from .connection import AsyncClient, _ack_timeout_message
+from .connection import AsyncClient
+from .handoff import ThreadSafe
 from .journal import Journal
 from .loop import in_loop_thread, run, shared_loop
-from .outbox import Request
+from .requests import ack_timeout_message
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _live: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def mirrors(async_method: Callable[..., Any], returns: str | None = None) -> Callable[[F], F]:
+    """Give the decorated method ``async_method``'s name, documentation and signature (its parameters;
+    the return annotation is ``returns`` if given).
+
+    >>> class Sync:
+    ...     @mirrors(AsyncClient.flush)
+    ...     def flush(self, *args, **kwargs): ...
+    >>> str(signature(Sync.flush))
+    "(self, timeout: 'float' = 10.0) -> 'None'"
+    """
+
+    def decorate(method: F) -> F:
+        copied = signature(async_method)
+        if returns is not None:
+            copied = copied.replace(return_annotation=returns)
+        method.__signature__ = copied  # type: ignore[attr-defined]
+        method.__doc__ = async_method.__doc__
+        method.__name__ = async_method.__name__
+        method.__qualname__ = f"Client.{async_method.__name__}"
+        return method
+
+    return decorate
+
+
+def _bind(async_method: Callable[..., Any], client: Client, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The arguments of a call, defaults applied, checked against ``async_method``'s signature."""
+    bound = signature(async_method).bind(client, *args, **kwargs)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def _request(name: str) -> Callable[..., Any]:
+    """``Client.<name>``: the AsyncClient request ``name`` as a blocking call (``wait=False``: a Future)."""
+    async_method = getattr(AsyncClient, name)
+    timeout_default = signature(async_method).parameters["timeout"].default
+    send = getattr(ThreadSafe, name)
+
+    @mirrors(async_method, returns="int | None | concurrent.futures.Future[int | None]")
+    def request(self: Client, *args: Any, wait: bool = True, timeout: float = timeout_default, **kwargs: Any) -> Any:
+        if wait and kwargs.get("ack", True) and in_loop_thread():
+            raise WrongThread(
+                "waiting for an ack inside a callback would deadlock the wpsnb event loop; pass ack=False "
+                "or wait=False in callbacks"
+            )
+        future = send(self.async_client.threadsafe, *args, **kwargs)
+        if not wait:
+            return future
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if future.done():
+                raise
+            raise AckTimeout(ack_timeout_message(future.message, timeout, self.state)) from None
+
+    return request
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    """``Client.<name>``: the AsyncClient method ``name`` (not a coroutine), called as it is."""
+    async_method = getattr(AsyncClient, name)
+
+    @mirrors(async_method)
+    def method(self: Client, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.async_client, name)(*args, **kwargs)
+
+    return method
+
+
+def _property(name: str) -> property:
+    """``Client.<name>``: the AsyncClient attribute ``name``, read-only."""
+    documented = getattr(AsyncClient, name, None)
+    return property(lambda self: getattr(self.async_client, name), doc=getattr(documented, "__doc__", None))
 
 
 class Client:
     """A Web PubSub client with blocking methods; see :class:`~wpsnb.client.connection.AsyncClient` for
     the arguments, states and delivery rules, which are the same."""
 
-    def __init__(
-        self,
-        source: Any = None,
-        hub: str = "stream",
-        user_id: str | None = None,
-        roles: list[str] | tuple[str, ...] | None = None,
-        groups: list[str] | tuple[str, ...] | None = None,
-        protocol: str = RELIABLE_PROTOCOL,
-        journal_size: int = 10_000,
-        record_to: Any = None,
-        **options: Any,
-    ):
-        self.async_client = AsyncClient(
-            source, hub, user_id, roles, groups, protocol, journal_size, record_to, **options
-        )
+    @mirrors(AsyncClient.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.async_client = AsyncClient(*args, **kwargs)
         _live.add(self)
 
     # ---- state ---------------------------------------------------------------------------------
 
-    @property
-    def state(self) -> str:
-        """``idle``, ``connecting``, ``connected``, ``recovering``, ``reconnecting`` or ``closed``."""
-        return self.async_client.state
-
-    @property
-    def connection_id(self) -> str | None:
-        """The service's id for the current connection (changes only with a brand-new connection)."""
-        return self.async_client.connection_id
-
-    @property
-    def user_id(self) -> str | None:
-        """The user the token names, as the service reported it."""
-        return self.async_client.user_id
-
-    @property
-    def protocol(self) -> str:
-        """The subprotocol: ``json.reliable.webpubsub.azure.v1`` or ``json.webpubsub.azure.v1``."""
-        return self.async_client.protocol
-
-    @property
-    def groups(self) -> tuple[str, ...]:
-        """Groups joined with :meth:`join_group` and not left."""
-        return self.async_client.groups
+    state = _property("state")
+    connection_id = _property("connection_id")
+    user_id = _property("user_id")
+    protocol = _property("protocol")
+    groups = _property("groups")
+    url = _property("url")
+    stats = _property("stats")
+    error = _property("error")
 
     @property
     def frames(self) -> Journal:
         """The frame journal: every frame sent and received (see :mod:`wpsnb.client.journal`)."""
         return self.async_client.frames
 
-    @property
-    def stats(self) -> dict[str, int]:
-        """Counters (sent, received, acked, failed, recoveries, reconnections, pending, ...)."""
-        return self.async_client.stats
-
-    @property
-    def error(self) -> Exception | None:
-        """Why the client closed itself, if it did."""
-        return self.async_client.error
-
     def __repr__(self) -> str:
         return repr(self.async_client).replace("AsyncClient", "Client", 1)
 
     # ---- connect / close -----------------------------------------------------------------------
 
-    def connect(self, timeout: float = 10.0) -> Client:
-        """Connect; return once the service said ``connected``. Raises ``ConnectionRejected`` etc."""
+    @mirrors(AsyncClient.connect, returns="Client")
+    def connect(self, *args: Any, **kwargs: Any) -> Client:
+        timeout = _bind(AsyncClient.connect, self, args, kwargs)["timeout"]
         run(self.async_client.connect(timeout), timeout + 5, what="connect()")
         return self
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (at most ``timeout`` s), then close for good. From a callback it only starts
-        closing."""
+    @mirrors(AsyncClient.close)
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        # From a callback (on the loop thread) it only starts closing: waiting there would deadlock.
+        timeout = _bind(AsyncClient.close, self, args, kwargs)["timeout"]
         if in_loop_thread():
             shared_loop().create_task(self.async_client.close(timeout))
             return
         run(self.async_client.close(timeout), timeout + 5, what="close()")
 
+    @mirrors(AsyncClient.drop_connection)
     def drop_connection(self) -> bool:
-        """Cut the TCP connection without a close frame (as a network failure would) to watch recovery.
-
-        >>> client.drop_connection(); client.state      # doctest: +SKIP
-        'recovering'
-        """
         return run(self.async_client.drop_connection(), 5, what="drop_connection()")
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every request so far is written and acknowledged; raises ``AckTimeout`` after ``timeout``."""
+    @mirrors(AsyncClient.flush)
+    def flush(self, *args: Any, **kwargs: Any) -> None:
+        timeout = _bind(AsyncClient.flush, self, args, kwargs)["timeout"]
         run(self.async_client.flush(timeout), timeout + 5, what="flush()")
 
     def __enter__(self) -> Client:
@@ -144,92 +194,38 @@ class Client:
 
     # ---- requests ------------------------------------------------------------------------------
 
-    def join_group(self, group: str, *, ack: bool = True, timeout: float = 10.0) -> int | None:
-        """Join ``group``; with ``ack`` wait for the service (``Forbidden`` names the missing role)."""
-        return self._request(self.async_client.build_join(group, ack), ack, timeout)
-
-    def leave_group(self, group: str, *, ack: bool = True, timeout: float = 10.0) -> int | None:
-        """Leave ``group``."""
-        return self._request(self.async_client.build_leave(group, ack), ack, timeout)
-
-    def send_to_group(
-        self,
-        group: str,
-        data: Any,
-        data_type: str | None = None,
-        *,
-        no_echo: bool = False,
-        ack: bool = True,
-        timeout: float = 10.0,
-    ) -> int | None:
-        """Publish ``data`` to ``group``; ``data_type`` json/text/binary (default: from the type of ``data``).
-
-        With ``ack=False`` this returns at once (the request is queued); the ackId is returned either way.
-        """
-        request = self.async_client.build_send_to_group(group, data, data_type, no_echo, ack)
-        return self._request(request, ack, timeout)
-
-    def send_event(
-        self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True, timeout: float = 10.0
-    ) -> int | None:
-        """Send the user event ``event`` to the service's upstream handler."""
-        return self._request(self.async_client.build_event(event, data, data_type, ack), ack, timeout)
-
-    def _request(self, request: Request, ack: bool, timeout: float) -> int | None:
-        if not ack:
-            self.async_client.submit_threadsafe(request)
-            return request.ack_id
-        if in_loop_thread():
-            raise WrongThread(
-                "waiting for an ack inside a callback would deadlock the wpsnb event loop; pass ack=False in callbacks"
-            )
-        waiter: concurrent.futures.Future[int] = concurrent.futures.Future()
-        request.waiter = waiter
-        self.async_client.submit_threadsafe(request)
-        try:
-            return waiter.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if waiter.done():
-                raise
-            raise AckTimeout(_ack_timeout_message(request, timeout, self.state)) from None
+    join_group = _request("join_group")
+    leave_group = _request("leave_group")
+    send_to_group = _request("send_to_group")
+    send_event = _request("send_event")
 
     # ---- receiving -----------------------------------------------------------------------------
 
-    def messages(self, timeout: float | None = None) -> Iterator[DataMessage]:
-        """Received messages, oldest first; stops after ``timeout`` s without one, or when the client closes.
-
-        ``None`` waits forever. Messages wait in a bounded buffer until read (see :mod:`wpsnb.client.inbox`).
-        """
-        inbox = self.async_client._inbox
+    @mirrors(AsyncClient.messages, returns="Iterator[DataMessage]")
+    def messages(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        timeout = _bind(AsyncClient.messages, self, args, kwargs)["timeout"]
+        next_message = self.async_client.threadsafe.next_message
         while True:
-            message = inbox.get(timeout)
+            message = next_message(timeout)
             if message is None:
                 return
             yield message
 
-    def on_message(self, callback: Callable[[DataMessage], Any]) -> Callable[[], None]:
-        """Call ``callback(message)`` (on the client thread) for every message; returns an unsubscribe function."""
-        return self.async_client.on_message(callback)
+    on_message = _delegate("on_message")
+    on_group_message = _delegate("on_group_message")
+    on_server_message = _delegate("on_server_message")
+    on_connected = _delegate("on_connected")
+    on_disconnected = _delegate("on_disconnected")
+    on_state = _delegate("on_state")
 
-    def on_group_message(self, callback: Callable[[DataMessage], Any], group: str | None = None) -> Callable[[], None]:
-        """Like :meth:`on_message`, for messages from groups (only ``group``, if given)."""
-        return self.async_client.on_group_message(callback, group)
 
-    def on_server_message(self, callback: Callable[[DataMessage], Any]) -> Callable[[], None]:
-        """Like :meth:`on_message`, for messages from the server."""
-        return self.async_client.on_server_message(callback)
+def mirrored_parameters(method: Callable[..., Any]) -> list[Parameter]:
+    """A method's parameters without ``self`` (what the signature test compares).
 
-    def on_connected(self, callback: Callable[[Connected], Any]) -> Callable[[], None]:
-        """Call ``callback(connected)`` for each new connection."""
-        return self.async_client.on_connected(callback)
-
-    def on_disconnected(self, callback: Callable[[Disconnected], Any]) -> Callable[[], None]:
-        """Call ``callback(disconnected)`` when a connection ends for good."""
-        return self.async_client.on_disconnected(callback)
-
-    def on_state(self, callback: Callable[[str], Any]) -> Callable[[], None]:
-        """Call ``callback(state)`` on every state change."""
-        return self.async_client.on_state(callback)
+    >>> [p.name for p in mirrored_parameters(Client.flush)]
+    ['timeout']
+    """
+    return list(signature(method).parameters.values())[1:]
 
 
 @atexit.register
@@ -243,4 +239,4 @@ def _close_live_clients() -> None:
                 pass
 
 
-__all__ = ["Client"]
+__all__ = ["Client", "mirrored_parameters", "mirrors"]
