@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wpsnb.service")
 
+KEEPALIVE_INTERVAL = 20.0  # seconds of silence before the service pings a connection (docs/limits.md)
 RECOVERY_WINDOW = 30.0  # seconds a dropped reliable session waits for its client (the spec's minimum)
 ACK_MEMORY = 65_536  # successful ackIds remembered per session for Duplicate detection
 CLOSED_BY_REST = "Closed by REST API."
@@ -406,8 +407,10 @@ class Hub:
 class Service:
     """Every hub of one local service, plus its settings.
 
-    ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`).
-    ``trace`` records what the service sees (see :mod:`.trace`); ``None`` turns tracing off.
+    ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`);
+    ``trace`` records what the service sees (see :mod:`.trace`), ``None`` turns tracing off;
+    ``keepalive_interval``: seconds a connection may stay silent before it is pinged (it is closed if the
+    pong does not come within half that), ``None`` for no pings.
     """
 
     def __init__(
@@ -418,11 +421,13 @@ class Service:
         schedule: Callable[[float, Callable[[], None]], Any] | None = None,
         send_buffer_limit: int = DEFAULT_LIMIT,
         trace: TraceRecorder | None = None,
+        keepalive_interval: float | None = KEEPALIVE_INTERVAL,
     ):
         self.access_key = access_key
         self.trace = trace  # None: tracing off
         self.recovery_window = recovery_window
         self.send_buffer_limit = send_buffer_limit
+        self.keepalive_interval = keepalive_interval
         self.hubs: dict[str, Hub] = {}
         self._schedule = schedule
 

@@ -26,7 +26,8 @@ from ..protocol.limits import CloseCode
 from ..protocol.names import is_loopback_host
 from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
 from .app import build_app
-from .hub import RECOVERY_WINDOW, Service
+from .hub import KEEPALIVE_INTERVAL, RECOVERY_WINDOW, Service
+from .listener import HANDSHAKE_TIMEOUT, ListeningSite, quiet_http_logger
 from .trace import DEFAULT_CAPACITY, TraceRecorder
 from .writer import DEFAULT_LIMIT
 
@@ -44,6 +45,9 @@ class LocalService:
     (a client that stopped reading); ``recovery_window``: seconds a dropped reliable session is kept;
     ``trace``: record every connection, frame and REST call for ``wpsnb trace`` / ``wpsnb.LiveTrace``
     (``True``; a number: how many events to keep; ``False``: off).
+    ``handshake_timeout``: seconds an HTTP connection may take to send a complete request (and may stay
+    idle between REST requests); ``keepalive_interval``: seconds of silence before a WebSocket is pinged
+    (closed if no pong comes within half that; ``None``: never). docs/limits.md lists every limit.
     """
 
     def __init__(
@@ -54,6 +58,8 @@ class LocalService:
         *,
         recovery_window: float = RECOVERY_WINDOW,
         send_buffer_limit: int = DEFAULT_LIMIT,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        keepalive_interval: float | None = KEEPALIVE_INTERVAL,
         trace: bool | int = True,
         start: bool = True,
     ):
@@ -65,8 +71,13 @@ class LocalService:
         self.access_key = access_key or generate_access_key()
         recorder = TraceRecorder(DEFAULT_CAPACITY if trace is True else int(trace)) if trace else None
         self.service = Service(
-            self.access_key, recovery_window=recovery_window, send_buffer_limit=send_buffer_limit, trace=recorder
+            self.access_key,
+            recovery_window=recovery_window,
+            send_buffer_limit=send_buffer_limit,
+            keepalive_interval=keepalive_interval,
+            trace=recorder,
         )
+        self.handshake_timeout = handshake_timeout
         self._requested_port = port
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,12 +127,20 @@ class LocalService:
 
     async def _serve(self) -> int:
         app = build_app(self.service)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # keepalive_timeout is aiohttp's idle timer, armed from the moment a connection is accepted until
+        # a complete request has arrived: it is the handshake timeout (slowloris) as well.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.handshake_timeout,
+            logger=quiet_http_logger(),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._requested_port, backlog=1024, reuse_address=True)
+        site = ListeningSite(self._runner, self.host, self._requested_port, backlog=1024)
         await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
-        return int(sockets[0].getsockname()[1])
+        return site.port
 
     async def _shutdown(self) -> None:
         # Say goodbye to every client first (disconnected message, close 1001), so the handlers end

@@ -153,9 +153,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     if isinstance(raw_mode, web.Response):
         return raw_mode
 
-    ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=_READ_LIMIT, compress=False, autoping=True
-    )
+    ws = _websocket_response(protocol, service)
     await ws.prepare(request)
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
     session = Session(
@@ -207,9 +205,7 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
             validate_reconnection_token(token, hub.service.access_key, connection_id)
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
-    ws = web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (), max_msg_size=_READ_LIMIT, compress=False, autoping=True
-    )
+    ws = _websocket_response(protocol, hub.service)
     await ws.prepare(request)
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
         why = "the session expired while the upgrade was in progress"
@@ -295,6 +291,18 @@ async def _read_frames(
 def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: str) -> None:
     log.info("closing %s with %d: %s", session.describe(), code, reason)
     socket.close(code, reason)
+
+
+def _websocket_response(protocol: str | None, service: Service) -> web.WebSocketResponse:
+    # heartbeat: aiohttp pings a connection silent for that long and drops it (1006, no close frame:
+    # the peer is gone) when the pong does not come within half of it; a reliable session then waits.
+    return web.WebSocketResponse(
+        protocols=(protocol,) if protocol else (),
+        max_msg_size=_READ_LIMIT,
+        compress=False,
+        autoping=True,
+        heartbeat=service.keepalive_interval,
+    )
 
 
 def _offered_spelling(offered: str | None, protocol: str | None) -> str | None:
