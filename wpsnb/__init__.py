@@ -26,6 +26,7 @@ _PUBLIC = {
     "WebPubSubError": "wpsnb.errors",
     "StreamView": "wpsnb.notebook",
     "FrameInspector": "wpsnb.notebook",
+    "LiveTrace": "wpsnb.notebook",
     "LogHandler": "wpsnb.notebook",
     "publish_output": "wpsnb.notebook",
     "Watcher": "wpsnb.publishing",

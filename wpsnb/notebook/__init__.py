@@ -1,4 +1,4 @@
-"""wpsnb in Jupyter: live widgets (StreamView, FrameInspector) and publishing helpers.
+"""wpsnb in Jupyter: live widgets (StreamView, FrameInspector, LiveTrace) and publishing helpers.
 
 Names are imported on first use, so importing one helper does not load the others' dependencies.
 
@@ -19,6 +19,7 @@ from typing import Any
 _PUBLIC = {
     "StreamView": ".stream_view",
     "FrameInspector": ".frame_inspector",
+    "LiveTrace": ".live_trace",
     "publish_output": ".output_capture",
     "LogHandler": ".log_handler",
 }

@@ -232,7 +232,9 @@ class LiveTrace(LiveWidget):
             return next((record for i, record in self._records if i == index), None)
 
     def _jsonl(self) -> str:
-        lines = [json.dumps({"format": FORMAT, "version": VERSION, "source": self.source_name, "wall_time": time.time()})]
+        lines = [
+            json.dumps({"format": FORMAT, "version": VERSION, "source": self.source_name, "wall_time": time.time()})
+        ]
         lines += [json.dumps(record, ensure_ascii=False) for record in self.trace_records()]
         return "\n".join(lines) + "\n"
 

@@ -212,7 +212,7 @@ def _frame_fields(out: dict[str, Any], data: str | bytes) -> None:
             if value is not None and not isinstance(value, dict | list):
                 out[key] = value
         if message.get("type") == "system" and isinstance(message.get("event"), str):
-            out["type"] = f"system.{message['event']}"
+            out["type"] = f"system.{out.pop('event')}"
         if message.get("type") == "sequenceAck":
             out["sequenceId"] = message.get("sequenceId")
 
