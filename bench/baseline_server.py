@@ -4,7 +4,7 @@ No protocol, no tokens, no queue: a subscriber connects to ``/sub?group=g`` (and
 one ``ready`` text frame once it is a member), a publisher connects to ``/pub?group=g`` (greeted
 the same way), and every text frame the publisher sends is forwarded with one
 ``await ws.send_str()`` per subscriber, as the simplest aiohttp program would do.
-``FANOUT-BASELINES.md`` measured this at ~150k frames/s on a 2-core machine. For the REST
+The library baselines (docs/send-path.md) measured this at ~150k frames/s on a 2-core machine. For the REST
 benchmark it also accepts the data-plane ``:send`` call and answers 202 without delivering.
 
 Example::

@@ -2,7 +2,7 @@
 of a process, and waiting for a quiet machine before a measurement.
 
 The fan-out numbers are CPU-bound on a 2-core machine, so the server runs on CPU 0 and the load
-generator on CPU 1 (as in ``FANOUT-BASELINES.md``), and a round during which other processes used
+generator on CPU 1 (as for the library baselines in docs/send-path.md), and a round during which other processes used
 more than a fifth of a core is not to be trusted.
 
 Example::

@@ -2,7 +2,7 @@
 
 The schemas in ``tests/schemas/`` are verbatim copies of the JSON schemas published in
 Azure/azure-webpubsub (``protocols/json.webpubsub.azure.v1``). They are stale in known places
-(CLIENT-PROTOCOL.md §11); this module loads them unchanged and applies each documented fix in
+(docs/protocol.md, the upstream JSON schemas); this module loads them unchanged and applies each documented fix in
 code, one named function per fix, so the difference from upstream stays visible and reviewable.
 Where the spec and the official SDKs disagree the SDKs win, and some fixes tighten the schema
 to what the SDKs actually need (for example ``dataType`` is required because the Python SDK
@@ -39,7 +39,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 RESPONSE_SCHEMA = SCHEMA_DIR / "webpubsub.v1.response.json"
 REQUEST_SCHEMA = SCHEMA_DIR / "webpubsub.v1.request.json"
 
-# Every error name the service may put in an ack (CLIENT-PROTOCOL.md §4): the upstream enum
+# Every error name the service may put in an ack (docs/protocol.md, acks): the upstream enum
 # plus Duplicate and BadRequest.
 ACK_ERROR_NAMES = ["NotFound", "Forbidden", "Timeout", "InternalServerError", "Duplicate", "BadRequest"]
 
@@ -180,7 +180,7 @@ def _is_discriminator(error: jsonschema.ValidationError) -> bool:
     return error.validator in ("const", "enum") and len(path) == 1 and path[0] in _DISCRIMINATORS
 
 
-# ---- fixes to the upstream response schema (CLIENT-PROTOCOL.md §4, §5, §8, §11) -------------------
+# ---- fixes to the upstream response schema (docs/protocol.md) -------------------
 
 
 def _allow_success_acks(defs: Schema) -> None:
@@ -233,7 +233,7 @@ def _add_pong(defs: Schema) -> None:
 
 
 def _add_stream_frames(defs: Schema) -> None:
-    """Group streams (CLIENT-PROTOCOL.md §9): streamAck/streamNack/streamClosed and the ``stream``
+    """Group streams (docs/protocol.md): streamAck/streamNack/streamClosed and the ``stream``
     object on group messages. Upstream schemas predate streaming."""
     stream_id = {"type": "string", "minLength": 1}
     positive = {"type": "integer", "minimum": 1}

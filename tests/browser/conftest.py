@@ -1,6 +1,6 @@
 """Real-browser fixtures: JupyterLab headless on loopback, driven by Playwright in Debian's Chromium.
 
-Follows ``/work/shared/notes/BROWSER-TESTING.md`` (measured on these machines):
+What was measured to work on these machines:
 
 - ``jupyter`` (session): a JupyterLab server with fresh config/runtime/settings dirs, its default
   IOPub rate limit (our widgets must live with it), a token, and a working directory where the

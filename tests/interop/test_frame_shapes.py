@@ -20,7 +20,7 @@ from frame_shapes import (
 EXAMPLES = Path(__file__).resolve().parent.parent / "schemas" / "examples"
 PLAIN, RELIABLE = PLAIN_PROTOCOL, RELIABLE_PROTOCOL
 
-# CLIENT-PROTOCOL.md §6, one per message kind, with the subprotocol each belongs to.
+# docs/protocol.md, one per message kind, with the subprotocol each belongs to.
 SPEC_EXAMPLES = [
     (PLAIN, '{"type":"system","event":"connected","connectionId":"3b8c0f","userId":"alice"}'),
     (RELIABLE, '{"type":"system","event":"connected","connectionId":"3b8c0f","userId":null,"reconnectionToken":"e"}'),
@@ -120,7 +120,7 @@ def test_malformed_service_frames_fail_with_an_explanation(protocol: str, frame:
 
 
 def test_what_the_sdks_send_is_a_valid_client_frame() -> None:
-    # CLIENT-PROTOCOL.md §3, captured from the official clients.
+    # docs/protocol.md (client → service), captured from the official clients.
     for frame in [
         '{"type": "joinGroup", "group": "g", "ackId": 1}',
         '{"type": "leaveGroup", "group": "g", "ackId": 4}',

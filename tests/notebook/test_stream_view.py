@@ -160,7 +160,7 @@ def test_publish_reports_the_services_reason_to_python_and_to_the_page(local_ser
 def test_a_flood_is_batched_bounded_and_replayable(local_service, hub, views):
     limit = 2_000
     # Plain protocol: on the reliable one the service drops a receiver 1,000 messages behind, which a
-    # full-speed publisher in the same process can make it (CLIENT-PROTOCOL.md; see test_stream_view_load).
+    # full-speed publisher in the same process can make it (docs/protocol.md; see test_stream_view_load).
     view = StreamView(
         local_service, hub=hub, groups=["flood"], limit=limit, history=100, max_rate=20, protocol=PLAIN_PROTOCOL
     )

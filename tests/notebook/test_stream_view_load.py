@@ -14,7 +14,7 @@ Two floods of 50,000 messages each, published as fast as the publisher can (~15-
    (its documented policy); the view must account for every message (shown + dropped).
 
 The view uses ``json.webpubsub.azure.v1``: on the reliable protocol the service drops a receiver that
-falls 1,000 messages behind (CLIENT-PROTOCOL.md), which any full-speed publisher makes it do.
+falls 1,000 messages behind (docs/protocol.md), which any full-speed publisher makes it do.
 
 Run with ``-s`` to see the measurements.
 """

@@ -1,4 +1,4 @@
-"""The OData filter subset (REST-API.md §4): parsing, type checks, evaluation, errors and limits."""
+"""The OData filter subset (docs/rest.md, filter): parsing, type checks, evaluation, errors and limits."""
 
 from __future__ import annotations
 

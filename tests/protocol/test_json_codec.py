@@ -105,7 +105,7 @@ def test_ping_encodes_and_parses() -> None:
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
-        # The frames the spec records from the SDKs (CLIENT-PROTOCOL.md §3).
+        # The frames the spec records from the SDKs (docs/protocol.md).
         ('{"type": "joinGroup", "group": "g", "ackId": 1}', JoinGroup("g", 1)),
         ('{"type": "leaveGroup", "group": "g", "ackId": 4}', LeaveGroup("g", 4)),
         (

@@ -1,4 +1,4 @@
-"""Naming rules for hubs, groups and ids (CLIENT-PROTOCOL.md §1, §3)."""
+"""Naming rules for hubs, groups and ids (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The client endpoint's handshake, as raw WebSocket clients see it (CLIENT-PROTOCOL.md §1, §2, §5).
+"""The client endpoint's handshake, as raw WebSocket clients see it (docs/protocol.md).
 
 Tokens are minted by the official server SDK (``mint_url``); the one expired token is crafted with
 PyJWT because the SDK cannot mint one in the past.

@@ -1,4 +1,4 @@
-"""Groups, fan-out, permissions and acks over raw WebSockets (CLIENT-PROTOCOL.md §3, §4, §7)."""
+"""Groups, fan-out, permissions and acks over raw WebSockets (docs/protocol.md)."""
 
 from __future__ import annotations
 

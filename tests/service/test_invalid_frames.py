@@ -1,5 +1,5 @@
 """Invalid frames close only the offending connection, with the documented close code
-(CLIENT-PROTOCOL.md §1, §3, §11): 1003 binary on a JSON subprotocol, 1007 not a valid message,
+(docs/protocol.md): 1003 binary on a JSON subprotocol, 1007 not a valid message,
 1009 over 1 MB. A bystander in the same hub and group keeps sending and receiving throughout."""
 
 from __future__ import annotations

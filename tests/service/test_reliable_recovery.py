@@ -1,4 +1,4 @@
-"""The reliable subprotocol over raw WebSockets (CLIENT-PROTOCOL.md §8): sequenceIds, cumulative
+"""The reliable subprotocol over raw WebSockets (docs/protocol.md): sequenceIds, cumulative
 sequenceAck, recovery after a dropped TCP connection with zero loss and zero duplicates, refused
 recoveries (upgrade, then close 1008) and the 1000-message / 16 MB buffer limits."""
 

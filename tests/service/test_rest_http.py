@@ -1,6 +1,6 @@
-"""The REST API at the HTTP level: what the SDKs never send but other callers might (REST-API.md §1-§4).
+"""The REST API at the HTTP level: what the SDKs never send but other callers might (docs/rest.md).
 
-Requests are written by hand with aiohttp and signed the way the SDKs sign them (TOKENS.md §5), sent with
+Requests are written by hand with aiohttp and signed the way the SDKs sign them (docs/tokens.md), sent with
 the exact bytes of the URL given (``yarl.URL(..., encoded=True)``), so the tests control the percent-encoding.
 Effects are checked through real WebSocket clients; error answers must carry ``{"code", "message"}`` and
 ``x-ms-error-code``.

@@ -1,4 +1,4 @@
-"""The OData ``filter`` subset that picks recipients of REST sends (REST-API.md §4).
+"""The OData ``filter`` subset that picks recipients of REST sends (docs/rest.md, filter).
 
 A filter is parsed and type-checked once, then compiled into plain Python closures, so
 ``Filter.matches`` is cheap enough to run once per recipient of a send::

@@ -1,6 +1,6 @@
 """What one connection may do with groups: roles from its token, plus REST grants and revokes.
 
-Rules (CLIENT-PROTOCOL.md §7, the official emulator's ``GroupPermissionManager``):
+Rules (docs/protocol.md, roles; the official emulator's ``GroupPermissionManager``):
 
 * ``webpubsub.joinLeaveGroup`` / ``webpubsub.sendToGroup`` allow every group;
   ``webpubsub.joinLeaveGroup.<group>`` / ``webpubsub.sendToGroup.<group>`` allow exactly ``<group>``;

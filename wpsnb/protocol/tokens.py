@@ -1,4 +1,4 @@
-"""Connection strings, access keys and the JWTs Web PubSub signs with them (TOKENS.md).
+"""Connection strings, access keys and the JWTs Web PubSub signs with them (docs/tokens.md).
 
 Everything here is pure: no sockets, no clocks you cannot override (every check takes ``now``).
 The rules follow the official Python server SDK (``azure-messaging-webpubsubservice`` 1.3.0), which mints
@@ -426,7 +426,7 @@ def mint_client_token(
     minutes_to_expire: float = 60,
     now: float | None = None,
 ) -> str:
-    """Mint a client token with exactly the SDK's claims (TOKENS.md §2) — for the ``:generateToken`` endpoint.
+    """Mint a client token with exactly the SDK's claims (docs/tokens.md) — for the ``:generateToken`` endpoint.
 
     Users' tokens come from the official SDK (``wpsnb.negotiate``), not from here.
 
@@ -453,7 +453,7 @@ _REST_FIX = "build the server client with this service's connection string (Acce
 
 
 def rest_audiences(scheme: str, host: str, raw_path_qs: str) -> list[str]:
-    """The audiences a REST bearer token may carry for one request (TOKENS.md §5).
+    """The audiences a REST bearer token may carry for one request (docs/tokens.md, REST bearer tokens).
 
     ``raw_path_qs`` is the path as sent (still percent-encoded) with its query. Candidates: the absolute URL
     with the query (what the Python SDK signs) and without it (Docs; a trailing ``/`` never matters).

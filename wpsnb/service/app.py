@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..protocol.limits import MAX_BODY_BYTES
-from . import trace_http
+from . import rest, trace_http
 from .hub import Service
 from .websocket import SERVICE_KEY, client_endpoint
 
@@ -40,18 +40,9 @@ def build_app(service: Service) -> web.Application:
     app.router.add_get("/client/", client_endpoint)
     app.router.add_get("/", _index)
     trace_http.add_routes(app)
-    try:
-        from . import rest
-    except ImportError:  # the REST API module is optional while it is being built
-        app.router.add_route("HEAD", "/api/health", _health)
-    else:
-        rest.add_routes(app)
+    rest.add_routes(app)
     return app
 
 
 async def _index(request: web.Request) -> web.Response:
     return web.Response(text=INDEX.format(host=request.host))
-
-
-async def _health(request: web.Request) -> web.Response:
-    return web.Response(status=200)

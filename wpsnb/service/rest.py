@@ -3,7 +3,7 @@
 Every ``/api`` request lands in :func:`handle`. The still-encoded path is split on ``/`` first and each
 segment is percent-decoded exactly once afterwards, so group and user names holding ``/``, spaces, ``+`` or
 non-ASCII characters arrive intact (a router working on the decoded path would split ``g%201%2Fx`` in two).
-Then the bearer token is checked against the exact URL the SDK signed (TOKENS.md §5), and the operation
+Then the bearer token is checked against the exact URL the SDK signed (docs/tokens.md), and the operation
 from :data:`.rest_routes.ROUTES` runs — on the service's event loop, so it may touch hub state directly.
 
 Example (what ``WebPubSubServiceClient.send_to_group("g 1/x", {"a": 1})`` sends)::
@@ -78,7 +78,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         raise RestError(
             404,
             "Error.NotFound",
-            f"no REST operation at {request.path!r}; operations live under /api/hubs/<hub>/ (see REST-API.md)",
+            f"no REST operation at {request.path!r}; operations live under /api/hubs/<hub>/",
         )
     hub_name, rest = segments[2], segments[3:]
     route, params = find_route(request.method, rest, request.path)
@@ -156,7 +156,9 @@ def find_route(method: str, segments: list[str], path: str) -> tuple[Route, dict
         raise RestError(
             405, "Error.MethodNotAllowed", f"{method} is not supported on {path!r}; use {' or '.join(allowed)}"
         )
-    raise RestError(404, "Error.NotFound", f"no REST operation at {path!r} (see REST-API.md for the paths)")
+    raise RestError(
+        404, "Error.NotFound", f"no REST operation at {path!r} (the paths are those WebPubSubServiceClient calls)"
+    )
 
 
 def _match(pattern: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:

@@ -1,4 +1,4 @@
-"""The operations of the data-plane REST API (REST-API.md §2), one small function each.
+"""The operations of the data-plane REST API (docs/rest.md), one small function each.
 
 Every operation takes a :class:`RestCall` — one authenticated request, with its hub and decoded path
 parameters — and returns the response the official server SDKs expect, with the *exact* success code
@@ -36,7 +36,7 @@ from .hub import CLOSED_BY_REST, Hub, Service, Session
 MAX_PAGE_SIZE = 200  # list connections: maxpagesize 1-200
 MAX_TOP = 2**31 - 1
 DEFAULT_API_VERSION = "2024-12-01"
-# REST-API.md §3: request Content-Type → the dataType subprotocol clients see.
+# docs/rest.md, message bodies: request Content-Type → the dataType subprotocol clients see.
 DATA_TYPE_OF_MEDIA_TYPE = {"application/json": "json", "text/plain": "text", "application/octet-stream": "binary"}
 
 
@@ -223,7 +223,7 @@ class RestCall:
 
 
 def decode_body(data_type: str, body: bytes, charset: str | None = None) -> Any:
-    """Decode a message body of ``data_type`` (REST-API.md §3): parsed JSON, a str or the bytes.
+    """Decode a message body of ``data_type`` (docs/rest.md): parsed JSON, a str or the bytes.
 
     >>> decode_body("json", b'{"a": 1}'), decode_body("text", "ä".encode()), decode_body("binary", b"\\x00")
     ({'a': 1}, 'ä', b'\\x00')
@@ -607,7 +607,7 @@ async def has_permission(call: RestCall) -> web.Response:
 async def generate_token(call: RestCall) -> web.Response:
     """``POST :generateToken?userId&role*&group*&minutesToExpire&clientType`` — ``{"token": jwt}``.
 
-    The token is exactly what ``get_client_access_token`` mints locally with a key (TOKENS.md §2).
+    The token is exactly what ``get_client_access_token`` mints locally with a key (docs/tokens.md).
     """
     client_type = call.query.get("clientType") or "Default"
     if client_type.lower() != "default":

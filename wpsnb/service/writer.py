@@ -1,7 +1,7 @@
 """Per-connection outbound queue: coalesced socket writes with a bound.
 
 Writing one WebSocket frame per delivered message spends most of the CPU in the kernel's send
-path (see ``FANOUT-BASELINES.md``). Instead every connection queues the frames it is given and
+path (docs/send-path.md). Instead every connection queues the frames it is given and
 writes them all with one ``transport.writelines()`` per event-loop tick. The frames are built here
 (server-to-client frames are unmasked and uncompressed), so this bypasses aiohttp's own writer;
 aiohttp still writes pongs and close frames itself, which is safe because neither side yields
