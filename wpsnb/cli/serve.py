@@ -32,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "and prints a warning)",
     )
     p.add_argument("--access-key", default=None, help="the access key (default: a new random one)")
+    p.add_argument("--no-trace", action="store_true", help="do not record the trace that `wpsnb trace` shows")
     p.set_defaults(run=run)
 
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     log_to_stderr(logging.INFO)
     stop = stop_on_signal()  # before anything is printed: a Ctrl-C right after the banner stops cleanly
     try:
-        service = LocalService(port=args.port, access_key=args.access_key, host=args.host)
+        service = LocalService(port=args.port, access_key=args.access_key, host=args.host, trace=not args.no_trace)
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     except OSError as exc:
@@ -58,6 +59,7 @@ Next, in other terminals:
   export {ENV_VARIABLES[0]}='{connection_string}'
   wpsnb tail stream                # print what the group "stream" receives
   ls -R | wpsnb pipe stream        # publish each line to it
+  wpsnb trace                      # everything the service sees: frames, deliveries, REST calls, closes
 or in a notebook with the variable set: %load_ext wpsnb, then a cell starting with %%publish stream
 
 Press Ctrl-C to stop.""")
