@@ -3,6 +3,7 @@ official server SDK (never by our own code)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,15 @@ from official_sdk import ALL_ROLES, mint_url
 from wpsnb.service.local import LocalService
 
 __all__ = ["ALL_ROLES", "mint_url"]
+
+
+@pytest.fixture(autouse=True)
+def wpsnb_logs_reach_caplog() -> Iterator[None]:
+    """wpsnb's loggers do not propagate by default (quiet in notebooks); tests read them through caplog."""
+    logger = logging.getLogger("wpsnb")
+    logger.propagate = True
+    yield
+    logger.propagate = False
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
@@ -33,6 +34,15 @@ _PUBLIC = {
 }
 
 __all__ = [*_PUBLIC, "__version__"]
+
+
+# wpsnb's own loggers ("wpsnb.*") are quiet unless asked: they do not propagate to the root logger, so
+# ``logging.basicConfig(level=INFO, force=True)`` in a notebook does not bring the client's and the in-kernel
+# service's INFO lines into the user's cells. To see them: ``logging.getLogger("wpsnb").propagate = True``
+# (or add a handler to the "wpsnb" logger, as the CLI does).
+_own_log = logging.getLogger("wpsnb")
+_own_log.addHandler(logging.NullHandler())
+_own_log.propagate = False
 
 
 def __getattr__(name: str) -> Any:

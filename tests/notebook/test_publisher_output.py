@@ -177,12 +177,13 @@ def test_describe_source_never_shows_secrets() -> None:
     assert default_source.describe_source("wss://h/client/hubs/x?access_token=eyJabc") == "wss://h/client/hubs/x"
 
 
-def test_no_service_fails_at_the_start_with_the_reason() -> None:
+def test_no_service_runs_the_block_anyway_and_counts_what_was_not_published() -> None:
     dead = "Endpoint=http://127.0.0.1:9;AccessKey=" + "k" * 44 + ";Version=1.0;"
-    with terminal() as shown:
-        with (
-            pytest.raises(wpsnb.WebPubSubError, match="cannot reach"),
-            publish_output("g", source=dead, connect_timeout=3),
-        ):
-            pass
-        assert sys.stdout is shown["stdout"]  # nothing was replaced
+    with terminal() as shown, publish_output("g", source=dead, connect_timeout=3) as published:
+        print("ran anyway")
+        print("twice")
+    assert shown["stdout"].getvalue().startswith("ran anyway\ntwice\n")
+    warning = shown["stderr"].getvalue()
+    assert warning.count("\n") == 1 and "cannot publish to group g" in warning and "cannot reach" in warning
+    assert published.stats is not None and published.stats.failed == 2 and published.stats.lines == 0
+    assert "2 lines failed: the service was unreachable" in shown["stdout"].getvalue()

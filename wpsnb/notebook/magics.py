@@ -91,9 +91,10 @@ class PublishMagics(Magics):
         )
         if announce:
             service = shared_local_service()
+            where = f"--hub {args.hub} --connection-string '{service.connection_string}'"
             print(
-                f"wpsnb: publishing to a local service in this kernel ({service.endpoint}); watch it with\n"
-                f"  wpsnb tail {args.group} --hub {args.hub} --connection-string '{service.connection_string}'",
+                f"wpsnb: publishing to a local service in this kernel ({service.endpoint}); watch it in a "
+                f"terminal or a browser with\n  wpsnb tail {args.group} {where}\n  wpsnb watch {args.group} {where}",
                 file=sys.stdout,
             )
         failed: BaseException | None = None

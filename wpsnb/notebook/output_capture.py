@@ -32,10 +32,13 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TextIO
 
+from ..publishing.progress import ProgressCapture
 from ..publishing.publisher import Publisher, PublishStats, WhenFull
+from ..publishing.shared import shared_publisher
 from ..publishing.tee import TeeStream
 from .default_source import source_or_default
 
@@ -58,6 +61,7 @@ class OutputPublisher:
         summary: bool = True,
         capture_logging: bool = True,
         user_id: str | None = None,
+        fail_soft: bool = True,
         **publisher_options: Any,
     ):
         self.group = group
@@ -67,31 +71,43 @@ class OutputPublisher:
         self.summary = summary
         self.capture_logging = capture_logging
         self.stats: PublishStats | None = None
-        self.publisher = Publisher(
-            group,
-            source_or_default(source),
-            hub=hub,
+        self.source = source_or_default(source)
+        self.hub = hub
+        self.publisher_options = dict(
             user_id=user_id,
             when_full=when_full,
             block_timeout=block_timeout,
             max_queued=max_queued,
             update_interval=update_interval,
+            fail_soft=fail_soft,
             **publisher_options,
         )
+        self.publisher: Publisher | None = None
+        self._before: PublishStats | None = None
         self._streams: dict[str, TeeStream] = {}
         self._originals: dict[str, TextIO] = {}
         self._handlers: list[tuple[logging.StreamHandler[Any], TextIO]] = []
+        self._progress: ProgressCapture | None = None
 
     def __enter__(self) -> OutputPublisher:
-        self.publisher.start()
+        # One publisher per group for the life of the process: it keeps the lines for late watchers.
+        publisher = self.publisher = shared_publisher(self.group, self.source, hub=self.hub, **self.publisher_options)
+        self._before = replace(publisher.stats)
+        if publisher.connect_error is not None:
+            print(
+                f"wpsnb: cannot publish to group {self.group}: {_one_line(publisher.connect_error)}; the cell runs "
+                "anyway (publishing resumes once the service is reachable)",
+                file=sys.stderr,
+            )
         for index, name in enumerate(("stdout", "stderr")):
             original = getattr(sys, name)
-            stream = TeeStream(original, self.publisher, index, tee=self.tee)
+            stream = TeeStream(original, publisher, index, tee=self.tee)
             self._originals[name] = original
             self._streams[name] = stream
             setattr(sys, name, stream)
         if self.capture_logging:
             self._redirect_logging()
+        self._progress = ProgressCapture(publisher, first_stream=2).start()
         return self
 
     def __exit__(
@@ -103,28 +119,41 @@ class OutputPublisher:
 
     def publish_exception(self, exc: BaseException, tb: TracebackType | None = None) -> None:
         """Publish ``exc``'s traceback (``tb``, default its own) as plain text lines, as Python prints it."""
+        if self.publisher is None:
+            return
         self.publisher.end_lines()
         text = "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
         for line in text.splitlines():
             self.publisher.put_text(line + "\n", 1)
 
     def stop(self) -> PublishStats:
-        """Restore the streams, flush, print and publish the summary; return the stats (idempotent)."""
+        """Restore the streams, flush, print and publish the summary; return the stats (idempotent).
+
+        The publisher stays open (it answers late watchers); ``stats`` counts this block only.
+        """
         if self.stats is not None:
             return self.stats
+        publisher = self.publisher
+        assert publisher is not None and self._before is not None, "stop() before the block started"
+        if self._progress is not None:
+            self._progress.stop()
         self._restore_logging()
         for name, stream in self._streams.items():
             if getattr(sys, name) is stream:  # someone else may have replaced it meanwhile: leave theirs
                 setattr(sys, name, self._originals[name])
-        publisher = self.publisher
         publisher.end_lines()
-        flushed = publisher.flush(self.flush_timeout)
-        if self.summary and flushed:  # (published only when it is the whole truth: everything acknowledged)
-            publisher.put_text(publisher.stats.summary() + "\n", 0)
-        self.stats = publisher.close(timeout=5.0 if flushed else 0.5)
+        # Unreachable or reconnecting: do not hold the notebook for the whole flush timeout.
+        reachable = publisher.connected and publisher.client is not None and publisher.client.state == "connected"
+        flushed = publisher.flush(self.flush_timeout if reachable else min(self.flush_timeout, 1.0))
+        stats = publisher.stats.since(self._before)
+        if not flushed:
+            stats.unconfirmed += publisher.pending_lines()
+        if self.summary and flushed and publisher.connected:  # (published only when it is the whole truth)
+            publisher.put_text(stats.summary() + "\n", 0)
+        self.stats = stats
         if self.summary:
-            print(self.stats.summary(), file=self._originals.get("stdout", sys.stdout))
-        return self.stats
+            print(stats.summary(), file=self._originals.get("stdout", sys.stdout))
+        return stats
 
     # Handlers created before the block hold the original streams, not sys.stdout/sys.stderr.
     def _redirect_logging(self) -> None:
@@ -158,6 +187,7 @@ def publish_output(
     summary: bool = True,
     capture_logging: bool = True,
     user_id: str | None = None,
+    fail_soft: bool = True,
     **publisher_options: Any,
 ) -> OutputPublisher:
     """Publish what the ``with`` block writes to stdout/stderr to ``group``, line by line, while it runs.
@@ -168,7 +198,10 @@ def publish_output(
     (counted in writes; a ``print`` is two): the full-queue policy (:mod:`wpsnb.publishing.publisher`).
     ``update_interval``: at most one update of a progress line per this many seconds. ``flush_timeout``: how
     long the end waits for acknowledgements.
-    ``summary``: print and publish ``published N lines to group G (M dropped)``. Further keywords
+    ``summary``: print and publish ``published N lines to group G (M dropped)``. ``fail_soft``: when the
+    service cannot be reached, run the block anyway with one warning line (the summary counts what could
+    not be published; publishing resumes once it is reachable). The publisher outlives the block: one per
+    group for the life of the process, so watchers that open later get its last lines. Further keywords
     (``max_message_chars``, ``linger``, ``max_in_flight``) go to the :class:`Publisher`.
 
     >>> with publish_output("train", source=service):           # doctest: +SKIP
@@ -189,8 +222,15 @@ def publish_output(
         summary=summary,
         capture_logging=capture_logging,
         user_id=user_id,
+        fail_soft=fail_soft,
         **publisher_options,
     )
+
+
+def _one_line(error: BaseException) -> str:
+    name = getattr(error, "name", None) or type(error).__name__
+    text = " ".join(str(error).split())
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 __all__ = ["OutputPublisher", "publish_output"]

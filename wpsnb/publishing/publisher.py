@@ -49,7 +49,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, Literal
 
-from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
+from ..errors import Forbidden, InvalidSource, NotConnected, RecoveryFailed, WebPubSubError
 from ..protocol.history import DEFAULT_HISTORY_LINES
 from ..protocol.names import group_name_problem
 from ..source import Source
@@ -62,6 +62,8 @@ WhenFull = Literal["block", "drop"]
 WHEN_FULL = ("block", "drop")
 # Errors after which nothing more can be published by this client.
 _FATAL = (Forbidden, NotConnected, RecoveryFailed)
+# What connect() raises when the service cannot be reached or refuses (fail_soft runs on without it).
+_UNREACHABLE = (WebPubSubError, OSError, TimeoutError)
 
 # Queue items are tuples; the first element says what they are. A small int is a stream's index: the
 # item is ``(stream, text)``, something written to that stream. The others:
@@ -93,6 +95,24 @@ class PublishStats:
     failed: int = 0
     unconfirmed: int = 0
     error: str | None = None
+
+    def since(self, earlier: PublishStats) -> PublishStats:
+        """What happened after ``earlier`` (a :func:`dataclasses.replace` copy of these stats, taken then).
+
+        >>> before = PublishStats("g", lines=2)
+        >>> PublishStats("g", lines=5, dropped=1).since(before).summary()
+        'published 3 lines to group g (1 dropped)'
+        """
+        error = self.error if self.failed > earlier.failed else None
+        return PublishStats(
+            self.group,
+            lines=self.lines - earlier.lines,
+            messages=self.messages - earlier.messages,
+            dropped=self.dropped - earlier.dropped,
+            failed=self.failed - earlier.failed,
+            unconfirmed=self.unconfirmed - earlier.unconfirmed,
+            error=error,
+        )
 
     def summary(self) -> str:
         """One line: ``published N lines to group G (M dropped)``, plus failures if there were any."""
@@ -152,6 +172,7 @@ class Publisher:
         connect_timeout: float = 10.0,
         drop_notice: DropNotice = text_drop_notice,
         history: int = DEFAULT_HISTORY_LINES,
+        fail_soft: bool = False,
     ):
         problem = group_name_problem(group)
         if problem:
@@ -187,7 +208,10 @@ class Publisher:
         self.connect_timeout = connect_timeout
         self.drop_notice = drop_notice
         self.history = history
+        self.fail_soft = fail_soft
+        self.connect_error: BaseException | None = None  # why the service could not be reached (fail_soft)
         self.responder: HistoryResponder | None = None
+        self._connected = threading.Event()
         self.stats = PublishStats(group)
         self.client: Any = client
         self._owns_client = client is None
@@ -219,7 +243,12 @@ class Publisher:
     # ---- life ------------------------------------------------------------------------------------
 
     def start(self) -> Publisher:
-        """Connect (unless a client was given) and start the worker thread; raises if it cannot connect."""
+        """Connect (unless a client was given) and start the worker thread.
+
+        Raises if it cannot connect, unless ``fail_soft``: then :attr:`connect_error` says why, what is
+        queued meanwhile is counted as failed, and a background thread keeps trying (an unreachable
+        service; not a refused token): publishing resumes once it connects.
+        """
         if self._worker is not None:
             return self
         if self.client is None:
@@ -230,13 +259,55 @@ class Publisher:
             if self.history:  # to hear watchers' history requests
                 roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
             self.client = Client(source, hub=self.hub, **source.token_options(user_id=self.user_id, roles=roles))
-            self.client.connect(timeout=self.connect_timeout)
-        if self.history:
-            self.responder = HistoryResponder(self.client, self.group, self.history)
-            self.responder.start(timeout=self.connect_timeout)
+            try:
+                self.client.connect(timeout=self.connect_timeout)
+            except _UNREACHABLE as exc:
+                if not self.fail_soft:
+                    raise
+                self.connect_error = exc
+                if _worth_retrying(exc):
+                    threading.Thread(
+                        target=self._keep_connecting, name=f"wpsnb-connect-{self.group}", daemon=True
+                    ).start()
+        if self.connect_error is None:
+            self._on_connected()
         self._worker = threading.Thread(target=self._run, name=f"wpsnb-publish-{self.group}", daemon=True)
         self._worker.start()
         return self
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed or self._closing
+
+    @property
+    def connected(self) -> bool:
+        """Whether the publisher's client has connected (it may be recovering a dropped connection now)."""
+        return self._connected.is_set()
+
+    def _on_connected(self) -> None:
+        if self.history:
+            self.responder = HistoryResponder(self.client, self.group, self.history)
+            self.responder.start(timeout=self.connect_timeout)
+        self._connected.set()
+
+    def _keep_connecting(self) -> None:
+        delay = 1.0
+        while not self._closing:
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            if self._closing:
+                return
+            try:
+                self.client.connect(timeout=self.connect_timeout)
+            except _UNREACHABLE as exc:
+                log.debug("publisher for group %r: still cannot connect: %s", self.group, exc)
+                if not _worth_retrying(exc):
+                    return
+                continue
+            self.connect_error = None
+            self._on_connected()
+            return
 
     def __enter__(self) -> Publisher:
         return self.start()
@@ -277,6 +348,11 @@ class Publisher:
             except Exception as exc:  # closing is best effort: the stats already say what was published
                 log.debug("closing the publisher's client: %s", exc)
         return self.stats
+
+    def pending_lines(self) -> int:
+        """Lines queued or sent and not yet acknowledged."""
+        with self._lock:
+            return self._in_flight_lines + sum(_lines_in(item) for item in self._queue)
 
     @property
     def failure(self) -> BaseException | None:
@@ -518,6 +594,10 @@ class Publisher:
                 if self._failure is not None:
                     self.stats.failed += lines
                     continue
+                if not self._connected.is_set():  # fail_soft and the service unreachable: count it, go on
+                    self.stats.failed += lines
+                    self.stats.error = self.stats.error or "the service was unreachable"
+                    continue
                 if self._in_flight >= self.max_in_flight:  # closing with the window still full: give up
                     self.stats.unconfirmed += lines
                     continue
@@ -652,7 +732,15 @@ def _lines_in(item: tuple[Any, ...]) -> int:
     return item[2] if kind in (_TEXT, _JSON) else 0
 
 
-def _describe_error(error: BaseException) -> str:
+def _worth_retrying(error: BaseException) -> bool:
+    # A token or key the service refuses (HTTP 4xx) stays refused; an unreachable or failing service may come back.
+    status = getattr(error, "status", None)
+    return not isinstance(error, InvalidSource) and not (status is not None and 400 <= status < 500)
+
+
+def _describe_error(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
     name = getattr(error, "name", None) or type(error).__name__
     text = " ".join(str(error).split())
     return text if text.startswith(name) else f"{name}: {text}"
