@@ -25,11 +25,11 @@ def add_group_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``GROUP``, ``--hub``, ``--connection-string`` | ``--negotiate``, ``--user`` and ``--connect-timeout``.
 
     >>> parser = argparse.ArgumentParser(); add_group_arguments(parser)
-    >>> parser.parse_args(["lab", "--negotiate", "http://127.0.0.1:8080/negotiate"]).hub
-    'stream'
+    >>> parser.parse_args(["lab", "--negotiate", "http://127.0.0.1:8080/negotiate"]).hub is None
+    True
     """
     p.add_argument("group", metavar="GROUP", help="the group")
-    p.add_argument("--hub", default="stream", help="the hub (default: stream)")
+    p.add_argument("--hub", default=None, help="the hub (default: stream; not with --negotiate, which decides it)")
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--connection-string",
@@ -48,13 +48,21 @@ def add_group_arguments(p: argparse.ArgumentParser) -> None:
 def source_from_args(args: argparse.Namespace) -> Source:
     """The source named by ``--connection-string``, ``--negotiate`` or the environment, checked before connecting.
 
-    Raises :class:`CommandFailed` (exit status 2 for a bad group, URL or connection string, 1 for none at all).
+    Raises :class:`CommandFailed` (exit status 2 for a bad group, URL or connection string, ``--hub`` with
+    ``--negotiate``; 1 for none at all). Sets ``args.hub`` to ``stream`` when not given.
     """
     from ..protocol.names import group_name_problem
 
     problem = group_name_problem(args.group)
     if problem:
         raise CommandFailed(problem, EXIT_USAGE)
+    if args.negotiate and args.hub is not None:
+        raise CommandFailed(
+            "--hub cannot be used with --negotiate: the /negotiate endpoint decides the hub (its URLs name it); "
+            "drop --hub, or pass --connection-string to choose the hub",
+            EXIT_USAGE,
+        )
+    args.hub = args.hub or "stream"
     if args.connection_string:
         source = args.connection_string
     elif args.negotiate:

@@ -15,7 +15,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from ..advice import explain
 from ..errors import InvalidSource, WebPubSubError
+from ..source import Source
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -28,14 +30,21 @@ class CommandFailed(Exception):
         self.status = status
 
 
-def connect_or_fail(connect: Callable[[], Any], args: argparse.Namespace, what: str) -> None:
-    """Run ``connect``; turn its failure into :class:`CommandFailed` ("cannot <what> group ...")."""
+def connect_or_fail(
+    connect: Callable[[], Any], args: argparse.Namespace, what: str, source: Source | None = None
+) -> None:
+    """Run ``connect``; turn its failure into :class:`CommandFailed` ("cannot <what> group ...").
+
+    With ``source``, the message says what the failure means for it, with CLI advice
+    (:func:`wpsnb.advice.explain`: a refused minted token is an AccessKey that does not match).
+    """
     try:
         connect()
     except InvalidSource as exc:
         raise CommandFailed(one_line(exc), EXIT_USAGE) from None
     except (WebPubSubError, OSError, TimeoutError) as exc:
-        raise CommandFailed(f"cannot {what} group {args.group!r}: {one_line(exc)}") from None
+        said = explain(exc, source.kind if source else None, "cli", where=source.describe() if source else "")
+        raise CommandFailed(f"cannot {what} group {args.group!r}: {said}") from None
     except ValueError as exc:
         raise CommandFailed(one_line(exc), EXIT_USAGE) from None
 

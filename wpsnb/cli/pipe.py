@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
-    connect_or_fail(publisher.start, args, "publish to")
+    connect_or_fail(publisher.start, args, "publish to", source)
     stream = TeeStream(sys.stdout, publisher, tee=args.tee)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     stdin = sys.stdin.buffer

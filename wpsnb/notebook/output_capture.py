@@ -36,10 +36,12 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, TextIO
 
+from ..advice import explain
 from ..publishing.progress import ProgressCapture
 from ..publishing.publisher import Publisher, PublishStats, WhenFull
 from ..publishing.shared import shared_publisher
 from ..publishing.tee import TeeStream
+from ..source import Source
 from .default_source import source_or_default
 
 
@@ -94,9 +96,11 @@ class OutputPublisher:
         publisher = self.publisher = shared_publisher(self.group, self.source, hub=self.hub, **self.publisher_options)
         self._before = replace(publisher.stats)
         if publisher.connect_error is not None:
+            source = Source.of(self.source)
+            said = explain(publisher.connect_error, source.kind, "notebook", where=source.describe())
             print(
-                f"wpsnb: cannot publish to group {self.group}: {_one_line(publisher.connect_error)}; the cell runs "
-                "anyway (publishing resumes once the service is reachable)",
+                f"wpsnb: cannot publish to group {self.group}: {said}. The cell runs anyway; publishing resumes "
+                "once the service is reachable",
                 file=sys.stderr,
             )
         for index, name in enumerate(("stdout", "stderr")):
@@ -225,12 +229,6 @@ def publish_output(
         fail_soft=fail_soft,
         **publisher_options,
     )
-
-
-def _one_line(error: BaseException) -> str:
-    name = getattr(error, "name", None) or type(error).__name__
-    text = " ".join(str(error).split())
-    return text if text.startswith(name) else f"{name}: {text}"
 
 
 __all__ = ["OutputPublisher", "publish_output"]

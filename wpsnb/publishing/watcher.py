@@ -91,6 +91,7 @@ class Watcher:
         resolved = Source.of(source)
         roles = [f"webpubsub.joinLeaveGroup.{group}", f"webpubsub.sendToGroup.{group}"]
         self.group = group
+        self.hub = hub
         self.history = history
         self.client = Client(
             resolved,
@@ -128,7 +129,7 @@ class Watcher:
         client.join_group(self.group, timeout=timeout)
         self._timer = threading.Thread(target=self._run_timer, name=f"wpsnb-watch-{self.group}", daemon=True)
         self._timer.start()
-        self._status("connected", f"listening to group {self.group!r}")
+        self._status("connected", f"listening to group {self.group!r} on hub {self.hub!r}")
         self._ask()
         return self
 
