@@ -29,6 +29,7 @@ class CloseCode(IntEnum):
 
     NORMAL_CLOSURE = 1000  # a client or the service closing on purpose (REST close, client.close())
     GOING_AWAY = 1001  # the service shutting down, or a browser tab leaving
+    PROTOCOL_ERROR = 1002  # a frame RFC 6455 forbids: unmasked, a 64-bit length with its top bit set
     UNSUPPORTED_DATA = 1003  # a binary frame on a JSON subprotocol
     INVALID_DATA = 1007  # invalid JSON, unknown message type, wrong field types
     POLICY_VIOLATION = 1008  # the session cannot continue: failed recovery, reliable backlog overflow

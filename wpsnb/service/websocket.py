@@ -31,6 +31,7 @@ from ..protocol.tokens import (
     validate_client_token,
     validate_reconnection_token,
 )
+from .aiohttp_internals import guard_client_frames, pending_upgrade_bytes
 from .dispatch import dispatch
 from .hub import Hub, Service, Session
 from .writer import DEFAULT_LIMIT, FrameWriter
@@ -153,8 +154,9 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     if isinstance(raw_mode, web.Response):
         return raw_mode
 
-    ws = _websocket_response(protocol, service)
-    await ws.prepare(request)
+    ws = await _upgrade(request, protocol, service)
+    if ws.closed:
+        return ws
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
     session = Session(
         hub,
@@ -205,8 +207,9 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
             validate_reconnection_token(token, hub.service.access_key, connection_id)
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
-    ws = _websocket_response(protocol, hub.service)
-    await ws.prepare(request)
+    ws = await _upgrade(request, protocol, hub.service)
+    if ws.closed:
+        return ws
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
         why = "the session expired while the upgrade was in progress"
     if hub.service.trace is not None:
@@ -291,6 +294,19 @@ async def _read_frames(
 def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: str) -> None:
     log.info("closing %s with %d: %s", session.describe(), code, reason)
     socket.close(code, reason)
+
+
+async def _upgrade(request: web.Request, protocol: str | None, service: Service) -> web.WebSocketResponse:
+    """Answer 101 and put the masking check in front of aiohttp's frame parser (closed at once with
+    1002 if the bytes that came with the upgrade request already break RFC 6455)."""
+    ws = _websocket_response(protocol, service)
+    tail = pending_upgrade_bytes(request)
+    await ws.prepare(request)
+    early = guard_client_frames(request, ws, tail)
+    if isinstance(early, str):
+        log.info("closing a connection from %s with 1002 right after the upgrade: %s", request.remote, early)
+        await ws.close(code=CloseCode.PROTOCOL_ERROR, message=close_reason(early))
+    return ws
 
 
 def _websocket_response(protocol: str | None, service: Service) -> web.WebSocketResponse:
