@@ -39,9 +39,13 @@ from .messages import (
     SendToGroup,
     SequenceAck,
     ServiceMessage,
+    StreamData,
+    StreamEnd,
+    StreamStart,
     payload_error,
     payload_type,
 )
+from .metadata import check_metadata
 from .names import group_name_problem
 
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.\-]{0,127}$", re.IGNORECASE)
@@ -130,9 +134,11 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if parser is None:
         raise InvalidMessage(
             f"unknown message type {kind!r}; expected one of joinGroup, leaveGroup, sendToGroup, event, "
-            "sequenceAck, ping",
+            "sequenceAck, ping, streamData, streamEnd",
             field="type",
         )
+    if "metadata" in frame:
+        _refuse_repeated_metadata_keys(text)
     return parser(frame)
 
 
@@ -144,25 +150,25 @@ def _parse_leave(frame: dict[str, Any]) -> LeaveGroup:
     return LeaveGroup(group=_group(frame, "leaveGroup"), ack_id=_ack_id(frame, "leaveGroup"))
 
 
-def _parse_send_to_group(frame: dict[str, Any]) -> SendToGroup:
+def _parse_send_to_group(frame: dict[str, Any]) -> SendToGroup | StreamStart:
     where = "sendToGroup"
-    if "stream" in frame:
-        raise InvalidMessage(
-            "sendToGroup with 'stream': message streaming is not supported by the local service "
-            "(nor by the official emulator); send whole messages instead",
-            field="stream",
-        )
     group = _group(frame, where)
-    ack_id = _ack_id(frame, where)
     no_echo = frame.get("noEcho", False)
     if no_echo is None:
         no_echo = False
     if not isinstance(no_echo, bool):
         raise InvalidMessage(f"{where}: 'noEcho' must be true or false, got {_kind(no_echo)}", field="noEcho")
-    _check_ttl_and_metadata(frame, where)
+    if "stream" in frame:
+        return _parse_stream_start(frame, group, no_echo)
+    ack_id = _ack_id(frame, where)
+    ttl = _ttl_seconds(frame, where)
+    metadata = _metadata(frame, where)
+    if "data" not in frame and metadata is not None:
+        # A metadata-only message: the emulator sends it on as empty text.
+        return SendToGroup(group, "", "text", ack_id, no_echo, metadata, ttl)
     data_type = _data_type(frame, where)
     data = decode_data(data_type, _required(frame, "data", where), where=where)
-    return SendToGroup(group=group, data=data, data_type=data_type, ack_id=ack_id, no_echo=no_echo)
+    return SendToGroup(group, data, data_type, ack_id, no_echo, metadata, ttl)
 
 
 def _parse_event(frame: dict[str, Any]) -> SendEvent:
@@ -175,9 +181,75 @@ def _parse_event(frame: dict[str, Any]) -> SendEvent:
             field="event",
         )
     ack_id = _ack_id(frame, where)
+    metadata = _metadata(frame, where)
+    if "data" not in frame and metadata is not None:
+        return SendEvent(name, "", "text", ack_id, metadata)
     data_type = _data_type(frame, where)
     data = decode_data(data_type, _required(frame, "data", where), where=where)
-    return SendEvent(event=name, data=data, data_type=data_type, ack_id=ack_id)
+    return SendEvent(name, data, data_type, ack_id, metadata)
+
+
+def _parse_stream_start(frame: dict[str, Any], group: str, no_echo: bool) -> StreamStart:
+    where = "sendToGroup with 'stream'"
+    stream = frame["stream"]
+    if not isinstance(stream, dict):
+        raise InvalidMessage(
+            f'{where}: \'stream\' must be an object like {{"streamId": "<uuid>"}}, got {_kind(stream)}', field="stream"
+        )
+    stream_id = _stream_id(stream, where)
+    if "data" in frame or "dataType" in frame:
+        raise InvalidMessage(
+            f"{where}: a stream start carries no 'data' or 'dataType'; send the payload in streamData fragments",
+            field="data",
+        )
+    timeout = stream.get("idleTimeoutMs")
+    if timeout is not None and not (isinstance(timeout, int) and not isinstance(timeout, bool)):
+        raise InvalidMessage(
+            f"{where}: 'idleTimeoutMs' must be a positive integer (milliseconds), got {timeout!r}",
+            field="idleTimeoutMs",
+        )
+    return StreamStart(group, stream_id, timeout, no_echo)
+
+
+def _parse_stream_data(frame: dict[str, Any]) -> StreamData:
+    where = "streamData"
+    stream_id = _stream_id(frame, where)
+    present = [name for name in ("streamSequenceId", "dataType", "data") if frame.get(name) is not None]
+    if not present:
+        return StreamData(stream_id)  # a keepalive
+    if len(present) < 3:
+        missing = [name for name in ("streamSequenceId", "dataType", "data") if name not in present]
+        raise InvalidMessage(
+            f"{where}: a fragment needs streamSequenceId, dataType and data together (missing "
+            f"{', '.join(missing)}); send none of them for a keepalive",
+            field=missing[0],
+        )
+    sequence_id = frame["streamSequenceId"]
+    if not _is_uint64(sequence_id) or sequence_id == 0:
+        raise InvalidMessage(
+            f"{where}: 'streamSequenceId' must be a positive integer (1 for the first fragment), got {sequence_id!r}",
+            field="streamSequenceId",
+        )
+    data_type = _data_type(frame, where)
+    return StreamData(stream_id, sequence_id, decode_data(data_type, frame["data"], where=where), data_type)
+
+
+def _parse_stream_end(frame: dict[str, Any]) -> StreamEnd:
+    where = "streamEnd"
+    stream_id = _stream_id(frame, where)
+    error = frame.get("error")
+    if error is None:
+        return StreamEnd(stream_id)
+    if not isinstance(error, dict) or "name" in error:
+        raise InvalidMessage(
+            f'{where}: \'error\' must be an object like {{"message": "...", "userErrorCode": "..."}} '
+            "(without 'name': the service names it UserError)",
+            field="error",
+        )
+    message, code = error.get("message"), error.get("userErrorCode")
+    if not isinstance(message, (str, type(None))) or not isinstance(code, (str, type(None))):
+        raise InvalidMessage(f"{where}: 'error.message' and 'error.userErrorCode' must be strings", field="error")
+    return StreamEnd(stream_id, "" if message is None else message, code)
 
 
 def _parse_sequence_ack(frame: dict[str, Any]) -> SequenceAck:
@@ -203,6 +275,8 @@ _CLIENT_PARSERS = {
     "event": _parse_event,
     "sequenceack": _parse_sequence_ack,
     "ping": _parse_ping,
+    "streamdata": _parse_stream_data,
+    "streamend": _parse_stream_end,
 }
 
 
@@ -348,7 +422,7 @@ class Envelope:
     (b'{"a":1}', False)
     """
 
-    __slots__ = ("prefix", "plain", "raw", "raw_is_binary", "data_type", "size")
+    __slots__ = ("prefix", "plain", "raw", "raw_is_binary", "data_type", "size", "expires_at")
 
     def __init__(self, prefix: bytes, raw: bytes, raw_is_binary: bool, data_type: str):
         self.prefix = prefix
@@ -357,12 +431,23 @@ class Envelope:
         self.raw_is_binary = raw_is_binary
         self.data_type = data_type
         self.size = len(self.plain)
+        self.expires_at: float | None = None  # monotonic time after which a recovery no longer replays it (TTL)
 
     @classmethod
     def build(
-        cls, source: str, data_type: str, data: Any, *, group: str | None = None, from_user_id: str | None = None
+        cls,
+        source: str,
+        data_type: str,
+        data: Any,
+        *,
+        group: str | None = None,
+        from_user_id: str | None = None,
+        extra: str = "",
     ) -> Envelope:
-        """Encode ``data`` (decoded form: JSON value, str or bytes) once for every recipient."""
+        """Encode ``data`` (decoded form: JSON value, str or bytes) once for every recipient.
+
+        ``extra`` is pre-encoded members that follow ``data`` (``,"metadata":{...}``, ``,"stream":{...}``).
+        """
         if data_type == "json":
             data_json = _dumps(data)
             raw, raw_is_binary = data_json.encode("utf-8"), False
@@ -380,7 +465,7 @@ class Envelope:
             head += ',"group":' + _encode_string(group)
             if from_user_id is not None:
                 head += ',"fromUserId":' + _encode_string(from_user_id)
-        head += ',"dataType":"' + data_type + '","data":' + data_json
+        head += ',"dataType":"' + data_type + '","data":' + data_json + extra
         return cls(head.encode("utf-8"), raw, raw_is_binary, data_type)
 
     def frame(self, sequence_id: int | None) -> bytes:
@@ -453,6 +538,15 @@ def _ack_id(frame: dict[str, Any], where: str) -> int | None:
     return ack_id
 
 
+def _stream_id(frame: dict[str, Any], where: str) -> str:
+    stream_id = frame.get("streamId")
+    if not isinstance(stream_id, str) or not stream_id:
+        raise InvalidMessage(
+            f"{where}: 'streamId' must be a non-empty string (a UUID), got {stream_id!r}", field="streamId"
+        )
+    return stream_id
+
+
 def _put_ack_id(frame: dict[str, Any], ack_id: int | None) -> None:
     if ack_id is not None:
         frame["ackId"] = ack_id
@@ -469,15 +563,46 @@ def _data_type(frame: dict[str, Any], where: str) -> str:
     return data_type.lower()
 
 
-def _check_ttl_and_metadata(frame: dict[str, Any], where: str) -> None:
+def _ttl_seconds(frame: dict[str, Any], where: str) -> int | None:
     ttl = frame.get("ttlSeconds")
     if ttl is not None and not (isinstance(ttl, int) and not isinstance(ttl, bool) and 0 <= ttl <= MAX_TTL_SECONDS):
         raise InvalidMessage(
             f"{where}: 'ttlSeconds' must be an integer from 0 to {MAX_TTL_SECONDS}, got {ttl!r}", field="ttlSeconds"
         )
+    return ttl or None  # 0 means the message never expires
+
+
+def _keep_pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return pairs
+
+
+# Only for frames with metadata: a dict hides a repeated key, which the emulator refuses.
+_decode_pairs = json.JSONDecoder(object_pairs_hook=_keep_pairs, parse_constant=_reject_constant).decode
+
+
+def _refuse_repeated_metadata_keys(text: str | bytes) -> None:
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    for key, value in _decode_pairs(text):
+        if key == "metadata" and isinstance(value, list):
+            keys = [name for name, _ in value]
+            repeated = sorted({name for name in keys if keys.count(name) > 1})
+            if repeated:
+                raise InvalidMessage(
+                    f"'metadata' repeats the key {repeated[0]!r}; give each key once", field="metadata"
+                )
+
+
+def _metadata(frame: dict[str, Any], where: str) -> dict[str, str] | None:
     metadata = frame.get("metadata")
-    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
         raise InvalidMessage(f"{where}: 'metadata' must be an object of string values", field="metadata")
+    try:
+        return check_metadata(metadata.items())
+    except ValueError as exc:
+        raise InvalidMessage(f"{where}: {exc}", field="metadata") from None
 
 
 def _is_uint64(value: Any) -> bool:

@@ -98,6 +98,8 @@ class SendToGroup:
     data_type: str = "json"
     ack_id: int | None = None
     no_echo: bool = False
+    metadata: dict[str, str] | None = None  # passed on to receivers as ``metadata``
+    ttl_seconds: int | None = None  # 0-300; how long the message may wait for a recovering receiver
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class SendEvent:
     data: Any
     data_type: str = "json"
     ack_id: int | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +129,50 @@ class Ping:
     type: ClassVar[str] = "ping"
 
 
-ClientMessage = JoinGroup | LeaveGroup | SendToGroup | SendEvent | SequenceAck | Ping
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """Open a group stream (on the wire: ``sendToGroup`` with ``stream`` and no data).
+
+    >>> StreamStart(group="lab", stream_id="s1").idle_timeout_ms is None
+    True
+    """
+
+    type: ClassVar[str] = "sendToGroup"
+    group: str
+    stream_id: str
+    idle_timeout_ms: int | None = None  # None: the service's default, 300000
+    no_echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamData:
+    """One fragment of a group stream; ``sequence_id`` ``None`` (and no data) is a keepalive."""
+
+    type: ClassVar[str] = "streamData"
+    stream_id: str
+    sequence_id: int | None = None
+    data: Any = None
+    data_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """End a group stream; with ``error_message``/``user_error_code`` it is aborted (``UserError``)."""
+
+    type: ClassVar[str] = "streamEnd"
+    stream_id: str
+    error_message: str | None = None
+    user_error_code: str | None = None
+
+    @property
+    def aborted(self) -> bool:
+        """Whether the publisher ended the stream with an error."""
+        return self.error_message is not None or self.user_error_code is not None
+
+
+ClientMessage = (
+    JoinGroup | LeaveGroup | SendToGroup | SendEvent | SequenceAck | Ping | StreamStart | StreamData | StreamEnd
+)
 
 
 # ---- service -> client -------------------------------------------------------------------------
@@ -165,6 +211,56 @@ class DataMessage:
     group: str | None = None
     from_user_id: str | None = None
     sequence_id: int | None = None
+    metadata: dict[str, str] | None = None
+    stream: StreamInfo | None = None  # set on the fragments of a group stream
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """Why a stream ended badly: ``name`` is e.g. ``UserError``, ``IdleTimeout``, ``StreamNotFound``."""
+
+    name: str
+    message: str = ""
+    user_error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """The ``stream`` of a group message: which stream, which fragment, and whether it is the last."""
+
+    stream_id: str
+    sequence_id: int
+    end_of_stream: bool = False
+    error: StreamError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAck:
+    """The service accepted every fragment below ``expected`` (``1`` right after the start)."""
+
+    type: ClassVar[str] = "streamAck"
+    stream_id: str
+    expected: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamNack:
+    """A fragment was refused (``InvalidSequenceId`` or ``TransientError``); resend from ``expected``."""
+
+    type: ClassVar[str] = "streamNack"
+    stream_id: str
+    expected: int
+    name: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed:
+    """The stream is over for the publisher; ``error`` says why when it did not end normally."""
+
+    type: ClassVar[str] = "streamClosed"
+    stream_id: str
+    error: StreamError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,4 +290,4 @@ class Pong:
     type: ClassVar[str] = "pong"
 
 
-ServiceMessage = Ack | DataMessage | Connected | Disconnected | Pong
+ServiceMessage = Ack | DataMessage | Connected | Disconnected | Pong | StreamAck | StreamNack | StreamClosed

@@ -1,0 +1,135 @@
+"""JSON frames of group streams and message metadata that ``json_codec`` does not build itself.
+
+The service answers a publisher with ``streamAck`` / ``streamNack`` / ``streamClosed``; subscribers get
+ordinary group messages whose ``stream`` (and ``metadata``) members are encoded here once per message and
+spliced into the :class:`~.json_codec.Envelope` (its ``extra``). The client's side builds the publisher
+frames and reads the service's answers.
+
+>>> encode_stream_reply(StreamAck("s1", 1))
+'{"type":"streamAck","streamId":"s1","expectedSequenceId":1}'
+>>> stream_member(StreamInfo("s1", 3, end_of_stream=True))
+',"stream":{"streamId":"s1","streamSequenceId":3,"endOfStream":true}'
+>>> metadata_member({"stage": "train"})
+',"metadata":{"stage":"train"}'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .json_codec import InvalidMessage, encode_data
+from .messages import (
+    StreamAck,
+    StreamClosed,
+    StreamData,
+    StreamEnd,
+    StreamError,
+    StreamInfo,
+    StreamNack,
+    StreamStart,
+)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _error_object(error: StreamError) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": error.name, "message": error.message}
+    if error.user_error_code is not None:
+        body["userErrorCode"] = error.user_error_code
+    return body
+
+
+def encode_stream_reply(message: StreamAck | StreamNack | StreamClosed) -> str:
+    """A service → publisher stream frame."""
+    frame: dict[str, Any] = {"type": message.type, "streamId": message.stream_id}
+    if isinstance(message, StreamAck):
+        frame["expectedSequenceId"] = message.expected
+    elif isinstance(message, StreamNack):
+        frame["expectedSequenceId"] = message.expected
+        frame["name"] = message.name
+        frame["message"] = message.message
+    elif message.error is not None:
+        frame["error"] = _error_object(message.error)
+    return _dumps(frame)
+
+
+def stream_member(info: StreamInfo) -> str:
+    """``,"stream":{...}``: the members a fragment adds after its ``data``."""
+    stream: dict[str, Any] = {"streamId": info.stream_id, "streamSequenceId": info.sequence_id}
+    if info.end_of_stream:
+        stream["endOfStream"] = True
+    if info.error is not None:
+        stream["error"] = _error_object(info.error)
+    return ',"stream":' + _dumps(stream)
+
+
+def metadata_member(metadata: dict[str, str] | None) -> str:
+    """``,"metadata":{...}`` for a message that carries metadata, else nothing."""
+    return ',"metadata":' + _dumps(metadata) if metadata else ""
+
+
+def encode_stream_request(message: StreamStart | StreamData | StreamEnd) -> str:
+    """A publisher frame, as the official JS client 1.1.0 writes it.
+
+    >>> encode_stream_request(StreamData("s1", 1, "chunk", "text"))
+    '{"type":"streamData","streamId":"s1","streamSequenceId":1,"dataType":"text","data":"chunk"}'
+    """
+    if isinstance(message, StreamStart):
+        stream: dict[str, Any] = {"streamId": message.stream_id}
+        if message.idle_timeout_ms is not None:
+            stream["idleTimeoutMs"] = message.idle_timeout_ms
+        return _dumps({"type": "sendToGroup", "group": message.group, "noEcho": message.no_echo, "stream": stream})
+    frame: dict[str, Any] = {"type": message.type, "streamId": message.stream_id}
+    if isinstance(message, StreamData):
+        if message.sequence_id is not None:
+            frame["streamSequenceId"] = message.sequence_id
+            frame["dataType"] = message.data_type
+            frame["data"] = encode_data(message.data_type or "json", message.data)
+    elif message.aborted:
+        error: dict[str, Any] = {"message": message.error_message or ""}
+        if message.user_error_code is not None:
+            error["userErrorCode"] = message.user_error_code
+        frame["error"] = error
+    return _dumps(frame)
+
+
+def parse_stream_reply(frame: dict[str, Any]) -> StreamAck | StreamNack | StreamClosed:
+    """Read a ``streamAck`` / ``streamNack`` / ``streamClosed`` frame (already decoded to a dict).
+
+    >>> parse_stream_reply({"type": "streamClosed", "streamId": "s", "error": {"name": "IdleTimeout"}}).error.name
+    'IdleTimeout'
+    """
+    kind, stream_id = frame.get("type"), frame.get("streamId")
+    if not isinstance(stream_id, str):
+        raise InvalidMessage(f"{kind}: 'streamId' must be a string", field="streamId")
+    expected = frame.get("expectedSequenceId")
+    if kind in ("streamAck", "streamNack") and not (isinstance(expected, int) and not isinstance(expected, bool)):
+        raise InvalidMessage(f"{kind}: 'expectedSequenceId' must be an integer", field="expectedSequenceId")
+    if kind == "streamAck":
+        return StreamAck(stream_id, expected)  # type: ignore[arg-type]
+    if kind == "streamNack":
+        return StreamNack(stream_id, expected, str(frame.get("name") or ""), str(frame.get("message") or ""))  # type: ignore[arg-type]
+    return StreamClosed(stream_id, parse_stream_error(frame.get("error")))
+
+
+def parse_stream_error(error: Any) -> StreamError | None:
+    """A ``stream.error`` / ``streamClosed.error`` object, or ``None``."""
+    if not isinstance(error, dict):
+        return None
+    code = error.get("userErrorCode")
+    return StreamError(str(error.get("name") or ""), str(error.get("message") or ""), code if isinstance(code, str) else None)
+
+
+def parse_stream_info(stream: Any) -> StreamInfo | None:
+    """The ``stream`` of a received group message, or ``None`` when it is not a fragment.
+
+    >>> parse_stream_info({"streamId": "s", "streamSequenceId": 2, "endOfStream": True}).end_of_stream
+    True
+    """
+    if not isinstance(stream, dict):
+        return None
+    stream_id, sequence_id = stream.get("streamId"), stream.get("streamSequenceId")
+    if not isinstance(stream_id, str) or not isinstance(sequence_id, int) or isinstance(sequence_id, bool):
+        return None
+    return StreamInfo(stream_id, sequence_id, stream.get("endOfStream") is True, parse_stream_error(stream.get("error")))
