@@ -47,7 +47,19 @@ INVALID_MESSAGES = {
     "null json data": '{"type": "sendToGroup", "group": "lab", "dataType": "json", "data": null}',
     "noEcho a string": '{"type": "sendToGroup", "group": "lab", "data": "x", "noEcho": "yes"}',
     "ttlSeconds out of range": '{"type": "sendToGroup", "group": "lab", "data": "x", "ttlSeconds": 301}',
-    "stream start (unsupported)": '{"type": "sendToGroup", "group": "lab", "stream": {"streamId": "s1"}}',
+    "stream start without streamId": '{"type": "sendToGroup", "group": "lab", "stream": {}}',
+    "stream start with data": '{"type": "sendToGroup", "group": "lab", "stream": {"streamId": "s1"}, "data": "x"}',
+    "stream start with a string timeout": '{"type": "sendToGroup", "group": "g", "stream": {"streamId": "s", '
+    '"idleTimeoutMs": "5"}}',
+    "stream fragment without data": '{"type": "streamData", "streamId": "s1", "streamSequenceId": 1}',
+    "stream fragment numbered 0": '{"type": "streamData", "streamId": "s1", "streamSequenceId": 0, '
+    '"dataType": "text", "data": "x"}',
+    "stream end with a named error": '{"type": "streamEnd", "streamId": "s1", "error": {"name": "UserError"}}',
+    "metadata with a repeated key": '{"type": "sendToGroup", "group": "lab", "data": 1, '
+    '"metadata": {"a": "1", "a": "2"}}',
+    "metadata with a non-ASCII value": '{"type": "sendToGroup", "group": "lab", "data": 1, '
+    '"metadata": {"a": "\u00e9"}}',
+    "metadata key with a space": '{"type": "event", "event": "e", "data": 1, "metadata": {"a b": "1"}}',
     "event without name": '{"type": "event", "data": "x"}',
     "event with bad name": '{"type": "event", "event": "1st", "data": "x"}',
     "event invalid base64": '{"type": "event", "event": "e", "dataType": "binary", "data": "@@"}',

@@ -93,9 +93,7 @@ class StreamTable:
     ) -> GroupStream:
         """Open a stream; raises :class:`StreamRejected` (``BadRequest``) for a duplicate id or a bad timeout."""
         if not stream_id or len(stream_id) > MAX_STREAM_ID_LENGTH:
-            raise StreamRejected(
-                "BadRequest", f"streamId must be 1 to {MAX_STREAM_ID_LENGTH} characters; use a UUID"
-            )
+            raise StreamRejected("BadRequest", f"streamId must be 1 to {MAX_STREAM_ID_LENGTH} characters; use a UUID")
         if stream_id in self.active:
             raise StreamRejected(
                 "BadRequest", f"stream {stream_id!r} is already open on this connection; end it or use a new streamId"
@@ -107,7 +105,8 @@ class StreamTable:
         if len(self.active) >= MAX_STREAMS_PER_CONNECTION:
             raise StreamRejected(
                 "BadRequest",
-                f"this connection already has {MAX_STREAMS_PER_CONNECTION} open streams; end one before starting another",
+                f"this connection already has {MAX_STREAMS_PER_CONNECTION} open streams; "
+                "end one before starting another",
             )
         stream = GroupStream(
             stream_id,

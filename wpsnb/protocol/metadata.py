@@ -33,9 +33,7 @@ def check_metadata(pairs: Iterable[tuple[Any, Any]]) -> dict[str, str]:
         if not isinstance(value, str):
             raise ValueError(f"metadata value for key {key!r} must be a string, got {type(value).__name__}")
         if not isinstance(key, str) or not _KEY.match(key):
-            raise ValueError(
-                f"metadata key {key!r} has characters other than letters, digits and !#$%&'*+-.^_`|~"
-            )
+            raise ValueError(f"metadata key {key!r} has characters other than letters, digits and !#$%&'*+-.^_`|~")
         if not value.isascii():
             raise ValueError(f"metadata value for key {key!r} must be ASCII; percent-encode other text")
         if len(key) > MAX_KEY_BYTES:

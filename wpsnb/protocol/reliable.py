@@ -86,10 +86,18 @@ class ReliableOutbox:
             del envelopes[:count]
             del self._ends[:count]
 
-    def unacknowledged(self) -> list[bytes]:
-        """Frames to replay after a recovery, oldest first, with their original sequenceIds."""
+    def unacknowledged(self, now: float | None = None) -> list[bytes]:
+        """Frames to replay after a recovery, oldest first, with their original sequenceIds.
+
+        A message whose TTL ran out by ``now`` (monotonic seconds; ``Envelope.expires_at``) is left out: it
+        is not replayed stale. Its sequenceId is then skipped, which the clients take as any other jump.
+        """
         first = self.next_id - len(self._envelopes)
-        return [envelope.frame(first + n) for n, envelope in enumerate(self._envelopes)]
+        return [
+            envelope.frame(first + n)
+            for n, envelope in enumerate(self._envelopes)
+            if now is None or envelope.expires_at is None or envelope.expires_at > now
+        ]
 
     def __len__(self) -> int:
         return len(self._envelopes)

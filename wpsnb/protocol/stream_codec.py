@@ -118,7 +118,9 @@ def parse_stream_error(error: Any) -> StreamError | None:
     if not isinstance(error, dict):
         return None
     code = error.get("userErrorCode")
-    return StreamError(str(error.get("name") or ""), str(error.get("message") or ""), code if isinstance(code, str) else None)
+    return StreamError(
+        str(error.get("name") or ""), str(error.get("message") or ""), code if isinstance(code, str) else None
+    )
 
 
 def parse_stream_info(stream: Any) -> StreamInfo | None:
@@ -132,4 +134,6 @@ def parse_stream_info(stream: Any) -> StreamInfo | None:
     stream_id, sequence_id = stream.get("streamId"), stream.get("streamSequenceId")
     if not isinstance(stream_id, str) or not isinstance(sequence_id, int) or isinstance(sequence_id, bool):
         return None
-    return StreamInfo(stream_id, sequence_id, stream.get("endOfStream") is True, parse_stream_error(stream.get("error")))
+    return StreamInfo(
+        stream_id, sequence_id, stream.get("endOfStream") is True, parse_stream_error(stream.get("error"))
+    )

@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+import time
+
 from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message
 from ..protocol.messages import (
     Ack,
@@ -22,7 +24,12 @@ from ..protocol.messages import (
     SendEvent,
     SendToGroup,
     SequenceAck,
+    StreamData,
+    StreamEnd,
+    StreamStart,
 )
+from ..protocol.stream_codec import metadata_member
+from .group_streams import end_stream, flush_stream_acks, start_stream, stream_data
 from .hub import Session
 
 _PONG = encode_service_message(Pong())
@@ -42,9 +49,17 @@ def dispatch(session: Session, message: ClientMessage) -> None:
     elif kind is JoinGroup or kind is LeaveGroup:
         _join_or_leave(session, message)  # type: ignore[arg-type]
     elif kind is Ping:
+        if session.stream_acks:
+            flush_stream_acks(session)  # batched acks answer earlier requests: they go first
         session.send_frame(_PONG)
+    elif kind is StreamData:
+        stream_data(session, message)  # type: ignore[arg-type]
     elif kind is SendEvent:
         _event(session, message)  # type: ignore[arg-type]
+    elif kind is StreamStart:
+        start_stream(session, message)  # type: ignore[arg-type]
+    elif kind is StreamEnd:
+        end_stream(session, message)  # type: ignore[arg-type]
 
 
 def _send_to_group(session: Session, message: SendToGroup) -> None:
@@ -57,7 +72,12 @@ def _send_to_group(session: Session, message: SendToGroup) -> None:
         return
     try:
         envelope = Envelope.build(
-            "group", message.data_type, message.data, group=message.group, from_user_id=session.user_id
+            "group",
+            message.data_type,
+            message.data,
+            group=message.group,
+            from_user_id=session.user_id,
+            extra=metadata_member(message.metadata),
         )
     except (ValueError, RecursionError) as exc:
         # Parsed but not re-encodable: a number beyond float range (1e400) or extreme nesting.
@@ -66,6 +86,8 @@ def _send_to_group(session: Session, message: SendToGroup) -> None:
             "and less deeply nested values",
             field="data",
         ) from None
+    if message.ttl_seconds:
+        envelope.expires_at = time.monotonic() + message.ttl_seconds
     session.hub.send_to_group(message.group, envelope, skip=session if message.no_echo else None)
     _succeed(session, ack_id)
 

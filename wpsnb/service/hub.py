@@ -30,10 +30,12 @@ from ..protocol.names import hub_key
 from ..protocol.permissions import Permissions
 from ..protocol.reliable import OutboxOverflow, ReliableOutbox
 from ..protocol.service_session import SessionState, check_move
+from .group_streams import end_all_streams
 from .writer import DEFAULT_LIMIT, FrameWriter
 
 if TYPE_CHECKING:
     from ..protocol.filter import Filter
+    from ..protocol.group_stream import StreamTable
     from .trace import TraceRecorder
 
 log = logging.getLogger("wpsnb.service")
@@ -78,6 +80,9 @@ class Session:
         "_acks_ok",
         "_acks_order",
         "deliver",
+        "streams",
+        "stream_acks",
+        "stream_timer",
     )
 
     def __init__(
@@ -109,6 +114,10 @@ class Session:
         # Created on the first acknowledged request: most connections (subscribers) never send one.
         self._acks_ok: set[int] | None = None
         self._acks_order: deque[int] | None = None
+        # Group streams this connection publishes (group_streams.py); created by its first stream.
+        self.streams: StreamTable | None = None
+        self.stream_acks: set[str] | None = None
+        self.stream_timer: asyncio.TimerHandle | None = None
         # Chosen once so the fan-out loop does no per-recipient branching on the protocol.
         self.deliver: Callable[[Envelope], None] = (
             self._deliver_reliable if self.reliable else self._deliver_raw if self.raw else self._deliver_plain
@@ -223,7 +232,7 @@ class Hub:
         session.state = check_move(session.state, SessionState.CONNECTED)
         session.socket = socket
         if session.outbox is not None:
-            for frame in session.outbox.unacknowledged():
+            for frame in session.outbox.unacknowledged(time.monotonic()):  # past their TTL: dropped
                 socket.writer.send_text(frame)
             if self.service.trace is not None:
                 self.service.trace.replayed(session, len(session.outbox))
@@ -247,6 +256,8 @@ class Hub:
                 members.pop(session, None)
                 if not members:
                     del self.users[session.user_id]
+        if session.streams is not None:
+            end_all_streams(session, reason or "client closed")
         socket, session.socket = session.socket, None
         trace = self.service.trace
         if trace is not None:

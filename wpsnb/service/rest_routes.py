@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
@@ -28,8 +29,10 @@ from multidict import MultiDictProxy
 from ..protocol.filter import Filter, FilterError, parse_filter
 from ..protocol.json_codec import Envelope, decode_json
 from ..protocol.limits import MAX_BODY_BYTES, MAX_TTL_SECONDS
+from ..protocol.metadata import metadata_from_headers
 from ..protocol.names import group_name_problem, hub_key, id_problem
 from ..protocol.permissions import PermissionLimitError, parse_permission_name
+from ..protocol.stream_codec import metadata_member
 from ..protocol.tokens import mint_client_token
 from .hub import CLOSED_BY_REST, Hub, Service, Session
 
@@ -151,9 +154,16 @@ class RestCall:
         """The ``filter`` query parameter, parsed; ``None`` when absent or empty (= everyone)."""
         return _parse_filter(self.query.get("filter"))
 
-    def check_ttl(self) -> None:
-        """``messageTtlSeconds`` must be 0-300 if given (never enforced, like the emulator)."""
-        self.integer("messageTtlSeconds", 0, MAX_TTL_SECONDS)
+    def check_ttl(self) -> int | None:
+        """``messageTtlSeconds`` (0-300; 0 or absent: the message never expires)."""
+        return self.integer("messageTtlSeconds", 0, MAX_TTL_SECONDS) or None
+
+    def metadata(self) -> dict[str, str] | None:
+        """The message's ``X-WebPubSub-Metadata-*`` headers (400 if one breaks the metadata rules)."""
+        try:
+            return metadata_from_headers(self.request.headers)
+        except ValueError as exc:
+            raise bad_request(f"{exc} (in an X-WebPubSub-Metadata-* header)", target="metadata") from None
 
     # -- body --
 
@@ -178,10 +188,11 @@ class RestCall:
                 f"Content-Type {media_type!r} is not supported for messages; use application/json "
                 "(dataType json), text/plain (text) or application/octet-stream (binary)",
             )
+        metadata = self.metadata()
         body = await self.body()
         data = decode_body(data_type, body, self.request.charset)
         try:
-            envelope = Envelope.build(source, data_type, data, group=group)
+            envelope = Envelope.build(source, data_type, data, group=group, extra=metadata_member(metadata))
         except (ValueError, RecursionError) as exc:
             # Parsed but not re-encodable as UTF-8 JSON: a lone surrogate ("\ud800"), 1e400, deep nesting.
             raise bad_request(
@@ -191,6 +202,9 @@ class RestCall:
             ) from None
         if data_type == "json":
             envelope.raw = body  # simple WebSocket clients get the JSON text exactly as posted
+        ttl = self.check_ttl()
+        if ttl is not None:
+            envelope.expires_at = time.monotonic() + ttl
         return envelope
 
     async def json_object(self) -> dict[str, Any]:
