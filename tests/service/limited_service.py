@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--handshake-timeout", type=float, default=15.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("wpsnb").propagate = True  # wpsnb's loggers are quiet unless asked
     if args.files:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.files, args.files))
     with LocalService(handshake_timeout=args.handshake_timeout) as service:
