@@ -117,7 +117,8 @@ def test_messages_from_kernel_and_second_client_appear_and_frames_decode(
 
     # The inspector: a click on a request shows it raw and decoded, and highlights its ack.
     inspector = page.locator(".wpsnb-frames").first
-    expect(inspector.locator("tr.wpsnb-frame[data-type='sendToGroup']")).to_have_count(5)  # 3 kernel + 2 page
+    # 1 history request on joining (docs/history.md) + 3 kernel + 2 page
+    expect(inspector.locator("tr.wpsnb-frame[data-type='sendToGroup']")).to_have_count(6)
     refused = inspector.locator("tr.wpsnb-frame[data-type='sendToGroup']").last
     refused.click()
     detail = inspector.locator(".wpsnb-detail")

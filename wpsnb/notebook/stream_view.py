@@ -7,6 +7,14 @@ changes) styled apart. The page has pause/resume, clear, filters by group and te
 with "jump to latest", and a box to publish to a group (a refusal, e.g. ``Forbidden``, is shown
 inline with the service's reason).
 
+It is a training-log viewer too (the page's ``training_log.js``): text is drawn like a terminal
+(a ``\r`` update redraws its line in place, so a progress bar is one row), ``LogHandler`` records
+read ``time LEVEL logger: message`` coloured by level, with a level filter and a search that matches
+what a row shows; a Metrics tab charts the numeric fields of JSON messages and of log records'
+``extra``. On joining a group it asks the group's publishers for their last ``group_history`` lines
+(wpsnb's history protocol, ``docs/history.md``) and shows them before the live messages, none twice;
+wpsnb's control messages are never shown.
+
 It stays fast and bounded: the kernel keeps the last ``limit`` messages (default 10,000) and sends
 new ones to the page in batches at most ``max_rate`` times a second (see :mod:`.feed`); the page
 keeps ``limit`` records and renders at most ``rows`` of them.
@@ -39,6 +47,7 @@ from typing import Any
 
 import traitlets
 
+from ..protocol.history import DEFAULT_HISTORY_LINES, HistoryMerger, is_control
 from ..protocol.messages import RELIABLE_PROTOCOL
 from ..web import css, widget_esm
 from .live_widget import LiveWidget, Record
@@ -60,7 +69,7 @@ class StreamView(LiveWidget):
     """
 
     _esm = widget_esm("stream_view.js")
-    _css = css("widgets.css", "stream_view.css")
+    _css = css("widgets.css", "vendor/uPlot.min.css", "training_log.css", "stream_view.css")
     publish_box = traitlets.Bool(True, help="Show the box that publishes to a group").tag(sync=True)
 
     def __init__(
@@ -82,6 +91,7 @@ class StreamView(LiveWidget):
         timeout: float = 10.0,
         journal_size: int = 10_000,
         record_to: str | None = None,
+        group_history: int = DEFAULT_HISTORY_LINES,
     ):
         if isinstance(groups, str):
             raise TypeError(f"groups must be a list of group names, not the string {groups!r}: use groups=[{groups!r}]")
@@ -89,9 +99,14 @@ class StreamView(LiveWidget):
         self._count = 0
         self._reason: str | None = None  # why the last connection ended
         self._unsubscribe: list[Any] = []
+        self.group_history = group_history
+        # One history merge per joined group (protocol/history.py); fed under _history_lock.
+        self._mergers: dict[str, HistoryMerger] = {}
+        self._history_lock = threading.Condition()
+        self._held_seq: dict[int, int | None] = {}
         self.client, self._owns_client, self._token_groups = _attach_client(
             source, hub=hub, groups=self._groups, roles=roles, user_id=user_id, protocol=protocol,
-            journal_size=journal_size, record_to=record_to,
+            journal_size=journal_size, record_to=record_to, ask_history=group_history > 0,
         )  # fmt: skip
         self.hub: str = self.client.async_client.hub
         self._joined: list[str] = []
@@ -169,6 +184,8 @@ class StreamView(LiveWidget):
             client.on_disconnected(self._on_disconnected),
             client.on_state(self._on_state),
         ]
+        if self.group_history > 0:
+            threading.Thread(target=self._run_history_timer, name="wpsnb-streamview-history", daemon=True).start()
 
     def _start(self, timeout: float) -> None:
         client = self.client
@@ -179,6 +196,7 @@ class StreamView(LiveWidget):
             if group in self._token_groups:
                 self._joined.append(group)
                 self._system("joined", f"in group {group} (from the access token)", group=group)
+                self._ask_history(group)
                 continue
             try:
                 client.join_group(group, timeout=timeout)
@@ -188,15 +206,73 @@ class StreamView(LiveWidget):
             else:
                 self._joined.append(group)
                 self._system("joined", f"joined group {group}", group=group)
+                self._ask_history(group)
         self.feed.flush()
 
     def _on_message(self, message: Any) -> None:
-        self._count += 1
-        self.feed.push(message)
+        if is_control(message.data_type, message.data):
+            pass  # wpsnb's history requests and answers: never shown, never counted
+        else:
+            self._count += 1
+        merger = self._mergers.get(message.group) if message.group else None
+        if merger is None:
+            self.feed.push(message)
+            return
+        with self._history_lock:
+            entries = merger.receive(message.data_type, message.data, message.from_user_id, time.monotonic())
+            if merger.waiting:
+                self._history_lock.notify_all()  # an answer may have moved the deadline
+            if merger.waiting and not is_control(message.data_type, message.data):
+                # Held back until the history is in: remember its sequenceId (the merge drops it).
+                self._held_seq[id(message.data)] = message.sequence_id
+            if len(entries) == 1 and entries[0].kind == "live" and entries[0].data is message.data:
+                self.feed.push(message)  # shown as it came
+                return
+            self._push_entries(message.group, entries)
+
+    def _push_entries(self, group: str, entries: list[Any]) -> None:
+        for entry in entries:
+            if entry.kind == "history":
+                self._count += 1  # shown like any message (the live ones were counted on arrival)
+            self.feed.push(_GroupEntry(group, entry, self._held_seq))
+
+    def _ask_history(self, group: str) -> None:
+        """Ask ``group``'s publishers for their last lines (on joining, and after a new connection)."""
+        if self.group_history <= 0:
+            return
+        with self._history_lock:
+            merger = self._mergers.setdefault(group, HistoryMerger(limit=self.group_history))
+            request = merger.request(time.monotonic())
+            self._history_lock.notify_all()
+        try:
+            self.client.send_to_group(group, request.to_json(), "json", no_echo=True, ack=False)
+        except Exception as error:  # without sendToGroup on the group: live messages only
+            self._system("history", f"cannot ask group {group} for history: {error}", group=group, level="warning")
+
+    def _run_history_timer(self) -> None:
+        # Shows what the mergers hold back once their wait for history answers is over.
+        lock = self._history_lock
+        with lock:
+            while not self._closed:
+                deadlines = [m.deadline for m in self._mergers.values() if m.deadline is not None]
+                if not deadlines:
+                    lock.wait(1.0)
+                    continue
+                now = time.monotonic()
+                if now < min(deadlines):
+                    lock.wait(min(deadlines) - now)
+                    continue
+                for group, merger in self._mergers.items():
+                    self._push_entries(group, merger.tick(now))
 
     def _on_connected(self, connected: Any) -> None:
         self._reason = None
         self._system("connected", f"connected: connectionId {connected.connection_id}, userId {connected.user_id}")
+        previous, self._connection = getattr(self, "_connection", None), connected.connection_id
+        if previous is not None and previous != connected.connection_id:
+            # A new connection (the session was lost): ask for what was missed meanwhile.
+            for group in list(self._mergers):
+                threading.Thread(target=self._ask_history, args=(group,), daemon=True).start()
 
     def _on_disconnected(self, disconnected: Any) -> None:
         self._reason = getattr(disconnected, "message", None) or None
@@ -210,6 +286,8 @@ class StreamView(LiveWidget):
         self.feed.push(_SystemEvent(event, text, group, level))
 
     def _release(self) -> None:
+        with self._history_lock:
+            self._history_lock.notify_all()  # the history timer sees _closed and ends
         for unsubscribe in self._unsubscribe:
             try:
                 unsubscribe()
@@ -242,6 +320,13 @@ class StreamView(LiveWidget):
     # -- records --
 
     def _convert(self, item: Any, wall_time: float, index: int) -> Record | None:
+        if isinstance(item, _GroupEntry):
+            record = message_record(item, wall_time)
+            if item.history:
+                record["history"] = True
+            return record
+        if is_control(getattr(item, "data_type", ""), getattr(item, "data", None)):
+            return None
         if isinstance(item, _SystemEvent):
             return {
                 "kind": "system",
@@ -273,6 +358,18 @@ class StreamView(LiveWidget):
         for record in self.feed.records()[-SUMMARY_LINES:]:
             lines.append("  " + record_text(record))
         return "\n".join(lines)
+
+
+class _GroupEntry:
+    """A group message as the history merge hands it out (history items are marked)."""
+
+    __slots__ = ("data", "data_type", "from_user_id", "group", "history", "sequence_id")
+    source = "group"
+
+    def __init__(self, group: str, entry: Any, held_seq: dict[int, int | None]):
+        self.group, self.data_type, self.data = group, entry.data_type, entry.data
+        self.from_user_id, self.history = entry.from_user_id, entry.kind == "history"
+        self.sequence_id = None if self.history else held_seq.pop(id(entry.data), None)
 
 
 class _SystemEvent:
@@ -344,6 +441,7 @@ def _attach_client(
     protocol: str,
     journal_size: int,
     record_to: str | None,
+    ask_history: bool = False,
 ) -> tuple[Any, bool, set[str]]:
     """``(client, the view owns it, groups the access token already puts it in)``."""
     from ..client import Client
@@ -364,12 +462,16 @@ def _attach_client(
     source = Source.of(source_or_default(source))
     # A minted token can hold the groups (no joinLeaveGroup role needed).
     token_groups = source.token_options(groups=groups).get("groups", [])
+    roles = list(roles) if roles else []
+    if token_groups and ask_history:
+        # Asking a group's publishers for history is a message to the group (docs/history.md).
+        roles += [f"webpubsub.sendToGroup.{group}" for group in groups if f"webpubsub.sendToGroup.{group}" not in roles]
     # message_buffer=0: the view listens through a callback; nothing reads client.messages().
     client = Client(
         source,
         hub=hub or "stream",
         user_id=user_id,
-        roles=list(roles) if roles else None,
+        roles=roles or None,
         groups=token_groups or None,
         protocol=protocol,
         journal_size=journal_size,

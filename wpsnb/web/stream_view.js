@@ -1,84 +1,13 @@
 // StreamView's page (see wpsnb/notebook/stream_view.py).
 //
 // Test hooks on the root `.wpsnb-stream`: data-state, data-connection-id, data-count (messages the
-// kernel received), data-stored (records this page holds), data-rows (rows in the DOM), data-paused.
+// kernel received), data-stored (lines this page holds), data-rows (rows in the DOM), data-paused,
+// data-tab ("log" or "metrics"). The log and the Metrics tab are training_log.js's.
 
-import { clockTime, formatBytes, formatCount, h } from "./dom.js";
+import { formatCount, h } from "./dom.js";
 import { initializeStore, storeFor } from "./feed.js";
-import { fillSelect, headerState, LiveView, liveControls } from "./live_view.js";
-
-const JSON_SUMMARY = 160; // characters of a collapsed JSON message
-
-function recordSearchText(record) {
-  if (record._search === undefined) {
-    const data = typeof record.data === "string" ? record.data : JSON.stringify(record.data);
-    record._search = [record.group, record.from, record.text, data].filter(Boolean).join(" ").toLowerCase();
-  }
-  return record._search;
-}
-
-function renderMessageBody(record) {
-  const type = record.dataType;
-  if (type === "binary" || type === "protobuf") {
-    return h(
-      "span",
-      { class: "wpsnb-binary" },
-      h("span", { class: "wpsnb-badge", text: `${type} · ${formatBytes(record.size)}` }),
-      h("code", { class: "wpsnb-hex", text: `${record.data}${record.truncated ? " …" : ""}` }),
-    );
-  }
-  if (type === "json" && !record.preview && typeof record.data !== "string") {
-    const compact = JSON.stringify(record.data);
-    const pre = h("pre", { class: "wpsnb-json-pretty" });
-    const details = h(
-      "details",
-      { class: "wpsnb-json" },
-      h("summary", { text: compact.length > JSON_SUMMARY ? `${compact.slice(0, JSON_SUMMARY)} …` : compact }),
-      pre,
-    );
-    // Pretty-print only when opened: thousands of rows stay cheap.
-    details.addEventListener("toggle", () => {
-      if (details.open && !pre.textContent) pre.textContent = JSON.stringify(record.data, null, 2);
-    });
-    return details;
-  }
-  const text = typeof record.data === "string" ? record.data : JSON.stringify(record.data);
-  return h(
-    "pre",
-    { class: "wpsnb-text" },
-    text,
-    record.truncated ? h("span", { class: "wpsnb-note", text: ` … (${formatBytes(record.size)} in all)` }) : null,
-  );
-}
-
-function renderRecord(record) {
-  const time = h("span", { class: "wpsnb-time", text: clockTime(record.t) });
-  if (record.kind === "system") {
-    return h(
-      "div",
-      {
-        class: `wpsnb-row wpsnb-system wpsnb-level-${record.level || "info"}`,
-        dataset: { i: record.i, kind: "system", event: record.event || "" },
-      },
-      time,
-      h("span", { class: "wpsnb-system-text", text: record.text }),
-    );
-  }
-  const where = record.group
-    ? h("span", { class: "wpsnb-group", text: record.group })
-    : h("span", { class: "wpsnb-server", text: record.source || "server" });
-  return h(
-    "div",
-    {
-      class: "wpsnb-row wpsnb-message",
-      dataset: { i: record.i, kind: "message", group: record.group || "", type: record.dataType },
-    },
-    time,
-    where,
-    record.from ? h("span", { class: "wpsnb-from", text: record.from }) : null,
-    renderMessageBody(record),
-  );
-}
+import { fillSelect, headerState, liveControls } from "./live_view.js";
+import { mountTrainingLog } from "./training_log.js";
 
 function renderStreamView({ model, el }) {
   const store = storeFor(model);
@@ -91,7 +20,7 @@ function renderStreamView({ model, el }) {
 
   // -- layout --
   const controls = liveControls();
-  const { title, stateBadge, count, rate, pauseButton, clearButton, shown, jump } = controls;
+  const { title, stateBadge, count, rate } = controls;
   const connection = h("code", { class: "wpsnb-connection-id" });
   const user = h("code", { class: "wpsnb-user-id" });
   const groupsText = h("span", { class: "wpsnb-groups" });
@@ -113,18 +42,6 @@ function renderStreamView({ model, el }) {
   );
 
   const groupFilter = h("select", { class: "wpsnb-filter-group", title: "Show one group" });
-  const textFilter = h("input", {
-    class: "wpsnb-filter-text",
-    type: "search",
-    placeholder: "filter text",
-    title: "Show messages containing this text",
-  });
-  const toolbar = h("div", { class: "wpsnb-toolbar" }, pauseButton, clearButton, groupFilter, textFilter, shown);
-
-  const list = h("div", { class: "wpsnb-rows" });
-  const scroller = h("div", { class: "wpsnb-log" }, list);
-  const logWrap = h("div", { class: "wpsnb-log-wrap" }, scroller, jump);
-
   const datalistId = `wpsnb-groups-${model.get("_key")}-${Math.random().toString(36).slice(2, 8)}`;
   const groupOptions = h("datalist", { id: datalistId });
   const publishGroup = h("input", {
@@ -153,15 +70,13 @@ function renderStreamView({ model, el }) {
     publishStatus,
   );
 
-  const root = h("div", { class: "wpsnb-widget wpsnb-stream" }, header, toolbar, logWrap, publishForm);
+  const root = h("div", { class: "wpsnb-widget wpsnb-training wpsnb-stream" });
   el.replaceChildren(root);
 
-  // -- filtering --
-  function matches(record) {
-    const { group, text } = live.filter;
-    if (group && record.group && record.group !== group) return false;
-    if (group && !record.group && record.kind !== "system") return false;
-    if (text && !recordSearchText(record).includes(text)) return false;
+  // -- filtering by group (the level and text filters are the training log's) --
+  function matchesGroup(line, { group }) {
+    if (group && line.group && line.group !== group) return false;
+    if (group && !line.group && line.kind !== "system") return false;
     return true;
   }
 
@@ -174,7 +89,7 @@ function renderStreamView({ model, el }) {
       state,
       badgeText: hd.reason && state !== "connected" ? `${state}: ${hd.reason}` : state,
       defaultTitle: "StreamView",
-      countText: `${formatCount(hd.count)} messages`,
+      countText: `${formatCount(hd.count)} message${hd.count === 1 ? "" : "s"}`,
     });
     connection.textContent = hd.connectionId || "–";
     user.textContent = hd.userId || "–";
@@ -205,17 +120,17 @@ function renderStreamView({ model, el }) {
     if (change.message) onKernelMessage(change.message);
   }
 
-  const live = new LiveView({
+  const log = mountTrainingLog({
     model,
-    store,
+    feed: store,
     root,
-    list,
-    scroller,
     controls,
-    renderRow: renderRecord,
-    matches,
+    extraFilters: [groupFilter],
+    extraMatch: matchesGroup,
     hooks: { paintHeader, paintMenus: paintGroups, onChange },
   });
+  const live = log.live;
+  root.append(header, log.toolbar, log.body, publishForm);
 
   function onKernelMessage(msg) {
     if (msg.kind === "publish-result" && msg.id === view.publishId) {
@@ -241,7 +156,6 @@ function renderStreamView({ model, el }) {
 
   // -- controls --
   live.bindFilter(groupFilter, "change", "group");
-  live.bindFilter(textFilter, "input", "text", () => textFilter.value.trim().toLowerCase());
   publishForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const group = publishGroup.value.trim();
@@ -272,7 +186,7 @@ function renderStreamView({ model, el }) {
 
   live.schedule();
   return () => {
-    live.unsubscribe();
+    log.dispose();
     clearTimeout(view.publishTimer);
   };
 }
