@@ -15,6 +15,7 @@ from wpsnb.protocol.filter import (
     MAX_FILTER_LENGTH,
     MAX_TERMS,
     ConnectionFacts,
+    ConnectionSnapshot,
     Filter,
     FilterError,
     parse_filter,
@@ -29,15 +30,15 @@ def facts(
     groups: tuple[str, ...] | frozenset[str] | list[str] | set[str] = (),
     protocol: str | None = JSON,
     connection_id: str = "conn-1",
-) -> ConnectionFacts:
-    return ConnectionFacts(connection_id, user_id, frozenset(groups), protocol)
+) -> ConnectionSnapshot:
+    return ConnectionSnapshot(connection_id, user_id, frozenset(groups), protocol)
 
 
-def matches(expression: str, connection: ConnectionFacts | None = None) -> bool:
+def matches(expression: str, connection: ConnectionSnapshot | None = None) -> bool:
     return parse_filter(expression).matches(connection or facts())
 
 
-def user(user_id: str | None) -> ConnectionFacts:
+def user(user_id: str | None) -> ConnectionSnapshot:
     return facts(user_id=user_id)
 
 
@@ -81,7 +82,7 @@ def test_filter_error_is_a_value_error_with_expression_and_position() -> None:
 
 
 def test_connection_facts_are_frozen_and_protocol_defaults_to_none() -> None:
-    connection = ConnectionFacts("c", None, ["g"])
+    connection = ConnectionSnapshot("c", None, ["g"])
     assert connection.protocol is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         connection.user_id = "x"  # type: ignore[misc]
@@ -89,7 +90,7 @@ def test_connection_facts_are_frozen_and_protocol_defaults_to_none() -> None:
 
 @pytest.mark.parametrize("groups", [{"g1"}, frozenset({"g1"}), ["g1"], ("g1",)])
 def test_groups_may_be_any_collection(groups: object) -> None:
-    connection = ConnectionFacts("c", "u", groups)  # type: ignore[arg-type]
+    connection = ConnectionSnapshot("c", "u", groups)  # type: ignore[arg-type]
     assert parse_filter("'g1' in groups and length(groups) eq 1").matches(connection)
 
 
@@ -243,7 +244,7 @@ def test_not_binds_tighter_than_comparisons() -> None:
 
 
 def test_identifiers_read_the_connection() -> None:
-    connection = ConnectionFacts("conn-7", "u7", frozenset({"a", "b"}), RELIABLE)
+    connection = ConnectionSnapshot("conn-7", "u7", frozenset({"a", "b"}), RELIABLE)
     assert matches("connectionId eq 'conn-7'", connection)
     assert matches("userId eq 'u7'", connection)
     assert matches(f"protocol eq '{RELIABLE}'", connection)
@@ -731,7 +732,7 @@ USER_IDS = [None, "alice", "Bob", "o'neil", "ünï", "", " pad "]
 GROUP_SETS = [(), ("g1",), ("g2", "it's"), ("g1", "g2", "it's")]
 PROTOCOLS = [None, JSON, RELIABLE]
 POPULATION = [
-    ConnectionFacts(f"conn-{index}", user_id, groups if index % 2 else frozenset(groups), protocol)
+    ConnectionSnapshot(f"conn-{index}", user_id, groups if index % 2 else frozenset(groups), protocol)
     for index, (user_id, groups, protocol) in enumerate(itertools.product(USER_IDS, GROUP_SETS, PROTOCOLS))
 ]
 

@@ -16,7 +16,11 @@ import threading
 
 
 def say(text: str) -> None:
-    """Print ``text`` to stdout at once (a banner must show before the command blocks)."""
+    """Print ``text`` to stdout at once (a banner must show before the command blocks).
+
+    >>> say("wpsnb demo: the log-stream page is at http://127.0.0.1:8080/")
+    wpsnb demo: the log-stream page is at http://127.0.0.1:8080/
+    """
     print(text, flush=True)
 
 

@@ -20,7 +20,13 @@ from .failures import EXIT_OK, CommandFailed
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``demo`` and its options."""
+    """Register ``demo`` and its options.
+
+    >>> parser = argparse.ArgumentParser(prog="wpsnb")
+    >>> add_parser(parser.add_subparsers())
+    >>> parser.parse_args(["demo", "--service-port", "9000"]).service_port
+    9000
+    """
     p = commands.add_parser(
         "demo",
         help="the log-stream tutorial's server: local service, /negotiate and a page",

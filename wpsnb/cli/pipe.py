@@ -18,7 +18,13 @@ from .failures import EXIT_OK, EXIT_USAGE, CommandFailed, connect_or_fail
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``pipe`` and its options."""
+    """Register ``pipe`` and its options.
+
+    >>> parser = argparse.ArgumentParser(prog="wpsnb")
+    >>> add_parser(parser.add_subparsers())
+    >>> parser.parse_args(["pipe", "lab", "--no-batch"]).no_batch
+    True
+    """
     p = commands.add_parser(
         "pipe",
         help="publish each stdin line to a group",

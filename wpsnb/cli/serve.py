@@ -17,7 +17,13 @@ from .failures import EXIT_OK, EXIT_USAGE, CommandFailed
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``serve`` and its options."""
+    """Register ``serve`` and its options.
+
+    >>> parser = argparse.ArgumentParser(prog="wpsnb")
+    >>> add_parser(parser.add_subparsers())
+    >>> parser.parse_args(["serve", "--port", "0"]).port
+    0
+    """
     p = commands.add_parser(
         "serve",
         help="run a local Web PubSub service in the foreground",

@@ -23,7 +23,13 @@ from .failures import EXIT_OK, EXIT_USAGE, CommandFailed, connect_or_fail, exit_
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``tail`` and its options."""
+    """Register ``tail`` and its options.
+
+    >>> parser = argparse.ArgumentParser(prog="wpsnb")
+    >>> add_parser(parser.add_subparsers())
+    >>> parser.parse_args(["tail", "lab", "--json"]).json
+    True
+    """
     p = commands.add_parser(
         "tail",
         help="print a group's messages as they arrive",

@@ -8,8 +8,10 @@ server SDK from the service's connection string.
 
 Example::
 
-    >>> service = LocalService()                                    # doctest: +SKIP
-    >>> web.run_app(build_demo_app(service), port=8080)             # doctest: +SKIP
+    >>> app = build_demo_app("Endpoint=http://127.0.0.1:8081;AccessKey=" + "k" * 43)
+    >>> sorted({route.resource.canonical for route in app.router.routes()})
+    ['/', '/index.html', '/index.js', '/negotiate']
+    >>> web.run_app(build_demo_app(LocalService()), port=8080)      # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The aiohttp application of the local service: the client endpoint and the REST API.
 
-Example::
+Example (``LocalService`` serves this app on its own thread; ``web.run_app(app)`` would serve it here)::
 
-    app = build_app(Service(access_key))
-    web.run_app(app, host="127.0.0.1", port=8080)
+    >>> app = build_app(Service("k" * 43))
+    >>> sorted({route.resource.canonical for route in app.router.routes()})
+    ['/', '/api/health', '/api/{tail}', '/client', '/client/', '/client/hubs/{hub}', '/trace']
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ Mint client URLs with the official SDK, e.g. wpsnb.negotiate(connection_string, 
 def build_app(service: Service) -> web.Application:
     """Wire the routes of one service into a new aiohttp application.
 
-    Example::
-
-        web.run_app(build_app(Service(access_key)), host="127.0.0.1", port=8080)
+    >>> build_app(Service("k" * 43))[SERVICE_KEY].access_key == "k" * 43
+    True
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service

@@ -3,9 +3,24 @@
 Pure service logic over :mod:`hub` state: permission checks, ackId de-duplication, fan-out and
 the ``ack`` answers. No sockets here; answers go out through ``session.send_frame``.
 
-Example::
+Example (effects on the hub; the acks go out through ``session.send_frame``, to no socket here)::
 
-    dispatch(session, parse_client_message('{"type":"joinGroup","group":"lab","ackId":1}'))
+    >>> from wpsnb.protocol.json_codec import parse_client_message
+    >>> from wpsnb.service.hub import Service
+    >>> hub = Service("k" * 43).hub("stream")
+    >>> ann = Session(hub, user_id="ann", protocol="json.reliable.webpubsub.azure.v1",
+    ...               roles=["webpubsub.joinLeaveGroup.lab", "webpubsub.sendToGroup.lab"])
+    >>> hub.add(ann)
+    >>> dispatch(ann, parse_client_message('{"type":"joinGroup","group":"lab","ackId":1}'))
+    >>> dispatch(ann, parse_client_message('{"type":"joinGroup","group":"ops","ackId":2}'))  # Forbidden
+    >>> sorted(ann.groups)
+    ['lab']
+    >>> dispatch(ann, parse_client_message('{"type":"sendToGroup","group":"lab","dataType":"text","data":"hi"}'))
+    >>> len(ann.outbox)  # its own message came back to it (no noEcho), sequenced
+    1
+    >>> dispatch(ann, parse_client_message('{"type":"sequenceAck","sequenceId":1}'))
+    >>> len(ann.outbox)
+    0
 """
 
 from __future__ import annotations
@@ -40,26 +55,26 @@ def dispatch(session: Session, message: ClientMessage) -> None:
 
     Raises :class:`InvalidMessage` (before doing anything) for data that parsed but cannot be sent on.
     """
-    kind = type(message)
-    if kind is SendToGroup:
-        _send_to_group(session, message)  # type: ignore[arg-type]
-    elif kind is SequenceAck:
-        if session.outbox is not None:
-            session.outbox.acknowledge(message.sequence_id)  # type: ignore[union-attr]
-    elif kind is JoinGroup or kind is LeaveGroup:
-        _join_or_leave(session, message)  # type: ignore[arg-type]
-    elif kind is Ping:
-        if session.stream_acks:
-            flush_stream_acks(session)  # batched acks answer earlier requests: they go first
-        session.send_frame(_PONG)
-    elif kind is StreamData:
-        stream_data(session, message)  # type: ignore[arg-type]
-    elif kind is SendEvent:
-        _event(session, message)  # type: ignore[arg-type]
-    elif kind is StreamStart:
-        start_stream(session, message)  # type: ignore[arg-type]
-    elif kind is StreamEnd:
-        end_stream(session, message)  # type: ignore[arg-type]
+    match message:
+        case SendToGroup():
+            _send_to_group(session, message)
+        case SequenceAck():
+            if session.outbox is not None:
+                session.outbox.acknowledge(message.sequence_id)
+        case JoinGroup() | LeaveGroup():
+            _join_or_leave(session, message)
+        case Ping():
+            if session.stream_acks:
+                flush_stream_acks(session)  # batched acks answer earlier requests: they go first
+            session.send_frame(_PONG)
+        case StreamData():
+            stream_data(session, message)
+        case SendEvent():
+            _event(session, message)
+        case StreamStart():
+            start_stream(session, message)
+        case StreamEnd():
+            end_stream(session, message)
 
 
 def _send_to_group(session: Session, message: SendToGroup) -> None:

@@ -6,11 +6,15 @@ collecting sequenced messages, and a recovering socket *attaches* to it again. S
 only through the small :class:`Socket` interface (the WebSocket endpoint provides it), so the REST
 API and the WebSocket endpoint share one set of operations here.
 
-Example::
+Example (a reliable session with no socket attached keeps what it is sent in its outbox)::
 
-    hub = service.hub("stream")
-    hub.join(session, "lab")
-    hub.send_to_group("lab", Envelope.build("group", "text", "hi", group="lab"))
+    >>> hub = Service("k" * 43).hub("stream")
+    >>> session = Session(hub, user_id="ann", protocol="json.reliable.webpubsub.azure.v1")
+    >>> hub.add(session); hub.join(session, "lab")
+    >>> hub.send_to_group("lab", Envelope.build("group", "text", "hi", group="lab"))  # recipients
+    1
+    >>> session.outbox.unacknowledged()[0]
+    b'{"type":"message","from":"group","group":"lab","dataType":"text","data":"hi","sequenceId":1}'
 """
 
 from __future__ import annotations
@@ -318,7 +322,7 @@ class Hub:
         sessions = list(self.sessions.values())
         if filter is None:
             return sessions
-        return [s for s in sessions if filter.matches(s)]  # type: ignore[arg-type]
+        return [s for s in sessions if filter.matches(s)]
 
     def group_page(self, group: str, after: str | None, limit: int) -> list[Session]:
         """Up to ``limit`` members of ``group`` whose connection id sorts after ``after``.
@@ -396,7 +400,7 @@ class Hub:
         for session in sessions:
             if session is skip or session.connection_id in excluded_ids:
                 continue
-            if filter is not None and not filter.matches(session):  # type: ignore[arg-type]
+            if filter is not None and not filter.matches(session):
                 continue
             if session.state is closed:
                 continue

@@ -15,10 +15,21 @@ count: a burst, or a recovery replay (bounded by the reliable outbox, possibly l
 ``limit``), is written whole to a client that is keeping up. Nobody else waits for a slow
 subscriber.
 
-Example::
+Example (over a real socket pair; in the service the transport is the WebSocket's TCP connection)::
 
-    writer = FrameWriter(request.transport, limit=8 * 1024 * 1024, on_overflow=abort)
-    writer.send_text(b'{"type":"pong"}')     # written on the next loop tick
+    >>> import asyncio, socket
+    >>> async def two_pongs() -> bytes:
+    ...     ours, theirs = socket.socketpair()
+    ...     transport, _ = await asyncio.get_running_loop().connect_accepted_socket(asyncio.Protocol, ours)
+    ...     writer = FrameWriter(transport, limit=8 * 1024 * 1024, on_overflow=transport.abort)
+    ...     writer.send_text(b'{"type":"pong"}')
+    ...     writer.send_text(b'{"type":"pong"}')  # queued with the first: one write on the next tick
+    ...     await asyncio.sleep(0)
+    ...     transport.close()
+    ...     with theirs:
+    ...         return theirs.recv(100)
+    >>> asyncio.run(two_pongs())
+    b'\\x81\\x0f{"type":"pong"}\\x81\\x0f{"type":"pong"}'
 """
 
 from __future__ import annotations
