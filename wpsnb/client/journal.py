@@ -37,7 +37,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -220,9 +220,7 @@ class Journal:
         """Write the frames held in memory to ``path`` as JSONL (overwriting it); return the path."""
         path = Path(path)
         with path.open("w", encoding="utf-8") as file:
-            file.write(_header_line())
-            for frame in self:
-                file.write(json.dumps(frame.to_record(), ensure_ascii=False) + "\n")
+            file.writelines(jsonl_lines(self))
         return path
 
     @classmethod
@@ -275,4 +273,16 @@ def _header_line() -> str:
     return json.dumps({"format": FORMAT, "version": VERSION, "wall_time": time.time()}) + "\n"
 
 
-__all__ = ["Frame", "Journal", "decode_frame"]
+def jsonl_lines(frames: Iterable[Frame]) -> Iterator[str]:
+    """The lines of a JSONL journal holding ``frames`` (what :meth:`Journal.export` writes): header, then records.
+
+    >>> lines = list(jsonl_lines([Frame.from_record({"direction": "received", "raw": '{"type":"pong"}'})]))
+    >>> json.loads(lines[0])["format"] == FORMAT, json.loads(lines[1])["raw"]
+    (True, '{"type":"pong"}')
+    """
+    yield _header_line()
+    for frame in frames:
+        yield json.dumps(frame.to_record(), ensure_ascii=False) + "\n"
+
+
+__all__ = ["Frame", "Journal", "decode_frame", "jsonl_lines"]

@@ -30,7 +30,7 @@ from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
-from ..client.journal import FORMAT, VERSION, Frame, Journal
+from ..client.journal import Frame, Journal, jsonl_lines
 from ..web import css, widget_esm
 from .live_widget import LiveWidget, Record
 
@@ -213,9 +213,7 @@ class FrameInspector(LiveWidget):
             return next((frame for i, frame in self._frames if i == index), None)
 
     def _jsonl(self) -> str:
-        lines = [json.dumps({"format": FORMAT, "version": VERSION, "wall_time": time.time()})]
-        lines += [json.dumps(frame.to_record(), ensure_ascii=False) for frame in self.frames()]
-        return "\n".join(lines) + "\n"
+        return "".join(jsonl_lines(self.frames()))
 
     def _summary(self) -> str:
         header = self._header_now()
