@@ -31,6 +31,7 @@ _PUBLIC = {
     "LogHandler": "wpsnb.notebook",
     "publish_output": "wpsnb.notebook",
     "Watcher": "wpsnb.publishing",
+    "log_metrics": "wpsnb.notebook",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -22,6 +22,7 @@ _PUBLIC = {
     "LiveTrace": ".live_trace",
     "publish_output": ".output_capture",
     "LogHandler": ".log_handler",
+    "log_metrics": ".metrics",
 }
 
 __all__ = list(_PUBLIC)

@@ -44,6 +44,13 @@ from ..publishing.tee import TeeStream
 from ..source import Source
 from .default_source import source_or_default
 
+_active: list[OutputPublisher] = []  # blocks running now, innermost last (log_metrics publishes to it)
+
+
+def active_publisher() -> Publisher | None:
+    """The publisher of the innermost running ``publish_output`` block / ``%%publish`` cell, if any."""
+    return _active[-1].publisher if _active else None
+
 
 class OutputPublisher:
     """The context manager :func:`publish_output` returns; ``stats`` holds the outcome after the block."""
@@ -112,6 +119,7 @@ class OutputPublisher:
         if self.capture_logging:
             self._redirect_logging()
         self._progress = ProgressCapture(publisher, first_stream=2).start()
+        _active.append(self)
         return self
 
     def __exit__(
@@ -139,6 +147,8 @@ class OutputPublisher:
             return self.stats
         publisher = self.publisher
         assert publisher is not None and self._before is not None, "stop() before the block started"
+        if self in _active:
+            _active.remove(self)
         if self._progress is not None:
             self._progress.stop()
         self._restore_logging()
@@ -231,4 +241,4 @@ def publish_output(
     )
 
 
-__all__ = ["OutputPublisher", "publish_output"]
+__all__ = ["OutputPublisher", "active_publisher", "publish_output"]
