@@ -97,9 +97,9 @@ def test_exceptions_and_stacks_are_included(
 def test_close_flushes_and_a_full_queue_is_reported_as_a_record(
     local_service: LocalService, group: str, subscriber: Subscriber, logger: logging.Logger
 ) -> None:
-    # One record in flight at a time: the worker waits a round trip per record while 2000 records are
-    # logged in a few milliseconds, so a queue of 100 overflows.
-    handler = LogHandler(group, source=local_service, when_full="drop", max_queued=100, max_in_flight=1)
+    # At most 100 records queued or unacknowledged (one bound): 2000 records logged in a few milliseconds
+    # overflow it.
+    handler = LogHandler(group, source=local_service, when_full="drop", max_queued=100, max_message_chars=0)
     logger.addHandler(handler)
     for n in range(2000):
         logger.info("record %d", n)

@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any
 
+from ..publishing.items import Json
 from ..publishing.publisher import Publisher, PublishStats, WhenFull
 from .default_source import source_or_default
 
@@ -139,15 +140,18 @@ class LogHandler(logging.Handler):
         return f"<LogHandler group={self.group!r} level={logging.getLevelName(self.level)}>"
 
 
-def _json_drop_notice(count: int) -> tuple[str, Any]:
-    return "json", {
-        "level": "WARNING",
-        "levelno": logging.WARNING,
-        "logger": "wpsnb",
-        "message": f"{count} log record{'s' if count != 1 else ''} dropped here: the publish queue was full",
-        "time": _iso_time(time.time()),
-        "extra": {"dropped": count},
-    }
+def _json_drop_notice(count: int) -> Json:
+    return Json(
+        {
+            "level": "WARNING",
+            "levelno": logging.WARNING,
+            "logger": "wpsnb",
+            "message": f"{count} log record{'s' if count != 1 else ''} dropped here: the publish queue was full",
+            "time": _iso_time(time.time()),
+            "extra": {"dropped": count},
+        },
+        0,
+    )
 
 
 def _iso_time(created: float) -> str:

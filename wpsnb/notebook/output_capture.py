@@ -216,7 +216,7 @@ def publish_output(
     service cannot be reached, run the block anyway with one warning line (the summary counts what could
     not be published; publishing resumes once it is reachable). The publisher outlives the block: one per
     group for the life of the process, so watchers that open later get its last lines. Further keywords
-    (``max_message_chars``, ``linger``, ``max_in_flight``) go to the :class:`Publisher`.
+    (``max_message_chars``, ``linger``, ``history``) go to the :class:`Publisher`.
 
     >>> with publish_output("train", source=service):           # doctest: +SKIP
     ...     print("epoch 1")

@@ -8,7 +8,10 @@ acks. So the producer pays for one append — no lock, no splitting, no network 
 
 Policies, all explicit:
 
-* **Queue full** (``max_queued`` items; a ``print`` is about two): ``when_full="block"`` waits up to
+* **One bound** (``max_queued`` writes; a ``print`` is about two): what waits in the queue *plus* what
+  was handed to the client and is not acknowledged yet. The publisher keeps no window of its own over
+  the client's: it hands messages over as it makes them, the client writes them under its own flow
+  control, and acknowledgements make room. When full, ``when_full="block"`` waits up to
   ``block_timeout`` seconds for room (``None``: as long as it takes — the right choice for ``wpsnb
   pipe``); if no room comes, the producer drops from then on, without waiting again, until the worker
   has emptied the queue — so a stalled connection costs the producer one ``block_timeout``, not one
@@ -23,7 +26,7 @@ Policies, all explicit:
   published as an update at most every ``update_interval`` seconds.
 * **Delivery**: every message is acknowledged by the service (on the reliable protocol, the default,
   a dropped connection is recovered and unacknowledged messages are resent; the service drops
-  duplicates), at most ``max_in_flight`` messages unacknowledged at a time. A refusal
+  duplicates). A refusal
   (``Forbidden``) or a closed client stops publishing; the lines are counted as failed.
 * **Flush**: :meth:`Publisher.flush` and :meth:`Publisher.close` wait (``timeout``) until everything
   queued before them is acknowledged.
@@ -38,22 +41,34 @@ Example::
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, Literal
 
-from ..errors import Forbidden, InvalidSource, NotConnected, RecoveryFailed, WebPubSubError
+from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
 from ..protocol.history import DEFAULT_HISTORY_LINES
 from ..protocol.names import group_name_problem
 from ..source import Source
+from .connecting import connect_softly
+from .items import (
+    END_LINES,
+    DropNotice,
+    DropNoticeMaker,
+    EndLines,
+    Flush,
+    Json,
+    PublishStats,
+    QueueItem,
+    Text,
+    lines_in,
+    text_drop_notice,
+)
 from .lines import LineSplitter
+from .packing import Message, MessagePacker
 from .responder import HistoryResponder
 
 log = logging.getLogger("wpsnb.publishing")
@@ -62,78 +77,6 @@ WhenFull = Literal["block", "drop"]
 WHEN_FULL = ("block", "drop")
 # Errors after which nothing more can be published by this client.
 _FATAL = (Forbidden, NotConnected, RecoveryFailed)
-# What connect() raises when the service cannot be reached or refuses (fail_soft runs on without it).
-_UNREACHABLE = (WebPubSubError, OSError, TimeoutError)
-
-# Queue items are tuples; the first element says what they are. A small int is a stream's index: the
-# item is ``(stream, text)``, something written to that stream. The others:
-_TEXT = "text"  # ("text", terminal text, lines it stands for)
-_JSON = "json"  # ("json", value, 1)
-_NOTICE = "notice"  # ("notice", stream or None, [dropped lines])   lines were dropped here
-_END_LINES = "end"  # ("end",)                                       complete every line in progress
-_FLUSH = "flush"  # ("flush", threading.Event)                    set once all before is acknowledged
-_kind_of = itemgetter(0)
-_text_of = itemgetter(1)
-
-
-@dataclass
-class PublishStats:
-    """What happened to what was given to a :class:`Publisher`.
-
-    ``lines``: acknowledged by the service; ``dropped``: lost to a full queue; ``failed``: refused by the
-    service or never sent (``error`` says why); ``unconfirmed``: still unacknowledged when ``close()``
-    stopped waiting. ``messages``: acknowledged messages (lines travel several to a message).
-
-    >>> PublishStats("train", lines=3, dropped=1).summary()
-    'published 3 lines to group train (1 dropped)'
-    """
-
-    group: str
-    lines: int = 0
-    messages: int = 0
-    dropped: int = 0
-    failed: int = 0
-    unconfirmed: int = 0
-    error: str | None = None
-
-    def since(self, earlier: PublishStats) -> PublishStats:
-        """What happened after ``earlier`` (a :func:`dataclasses.replace` copy of these stats, taken then).
-
-        >>> before = PublishStats("g", lines=2)
-        >>> PublishStats("g", lines=5, dropped=1).since(before).summary()
-        'published 3 lines to group g (1 dropped)'
-        """
-        error = self.error if self.failed > earlier.failed else None
-        return PublishStats(
-            self.group,
-            lines=self.lines - earlier.lines,
-            messages=self.messages - earlier.messages,
-            dropped=self.dropped - earlier.dropped,
-            failed=self.failed - earlier.failed,
-            unconfirmed=self.unconfirmed - earlier.unconfirmed,
-            error=error,
-        )
-
-    def summary(self) -> str:
-        """One line: ``published N lines to group G (M dropped)``, plus failures if there were any."""
-        text = f"published {_lines(self.lines)} to group {self.group} ({self.dropped} dropped)"
-        if self.failed:
-            text += f"; {_lines(self.failed)} failed: {self.error or 'unknown error'}"
-        if self.unconfirmed:
-            text += f"; {_lines(self.unconfirmed)} not yet acknowledged when the flush timed out"
-        return text
-
-
-DropNotice = Callable[[int], "tuple[str, Any]"]
-
-
-def text_drop_notice(count: int) -> tuple[str, Any]:
-    """The notice that stands in a text stream where ``count`` lines were dropped.
-
-    >>> text_drop_notice(3)
-    ('text', '[wpsnb: 3 lines dropped here: the publish queue was full]\\n')
-    """
-    return "text", f"[wpsnb: {_lines(count)} dropped here: the publish queue was full]\n"
 
 
 class Publisher:
@@ -167,10 +110,9 @@ class Publisher:
         max_queued: int = 20_000,
         max_message_chars: int = 16_384,
         linger: float = 0.02,
-        max_in_flight: int = 1_000,
         update_interval: float = 0.2,
         connect_timeout: float = 10.0,
-        drop_notice: DropNotice = text_drop_notice,
+        drop_notice: DropNoticeMaker = text_drop_notice,
         history: int = DEFAULT_HISTORY_LINES,
         fail_soft: bool = False,
     ):
@@ -186,8 +128,8 @@ class Publisher:
             raise ValueError(
                 f"block_timeout must be >= 0 seconds or None (wait for room forever), got {block_timeout!r}"
             )
-        if max_queued < 1 or max_in_flight < 1:
-            raise ValueError("max_queued and max_in_flight must be at least 1")
+        if max_queued < 1:
+            raise ValueError(f"max_queued must be at least 1, got {max_queued!r}")
         if update_interval < 0:
             raise ValueError(f"update_interval must be >= 0 seconds, got {update_interval!r}")
         if source is None and client is None:
@@ -203,7 +145,6 @@ class Publisher:
         self.max_queued = max_queued
         self.max_message_chars = max_message_chars
         self.linger = linger
-        self.max_in_flight = max_in_flight
         self.update_interval = update_interval
         self.connect_timeout = connect_timeout
         self.drop_notice = drop_notice
@@ -217,7 +158,7 @@ class Publisher:
         self._owns_client = client is None
         # Producers append and the worker pops from the two ends of this deque without a lock (both are
         # atomic); the lock is for the rare paths: a full queue, waking an idle worker, the counters.
-        self._queue: deque[tuple[Any, ...]] = deque()
+        self._queue: deque[QueueItem] = deque()
         self._lock = threading.Lock()
         self._has_items = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
@@ -234,7 +175,9 @@ class Publisher:
         self._closed = False
         self._failure: BaseException | None = None
         self._splitters: dict[int, LineSplitter] = {}
-        self._in_flight = 0  # messages handed to the client and not yet answered
+        # Written by the worker and the client's thread under the lock, read by producers without it: the
+        # writes taken from the queue whose messages are not all answered yet (the bound counts them).
+        self._in_flight_writes = 0
         self._in_flight_lines = 0
         self._submitted = 0  # messages handed to the client, ever
         self._answered_count = 0  # ... and answered (acknowledged or failed)
@@ -259,17 +202,18 @@ class Publisher:
             if self.history:  # to hear watchers' history requests
                 roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
             self.client = Client(source, hub=self.hub, **source.token_options(user_id=self.user_id, roles=roles))
-            try:
+            if self.fail_soft:
+                self.connect_error = connect_softly(
+                    self.client,
+                    self.connect_timeout,
+                    on_connected=self._on_connected,
+                    stopped=lambda: self._closing,
+                    name=f"wpsnb-connect-{self.group}",
+                )
+            else:
                 self.client.connect(timeout=self.connect_timeout)
-            except _UNREACHABLE as exc:
-                if not self.fail_soft:
-                    raise
-                self.connect_error = exc
-                if _worth_retrying(exc):
-                    threading.Thread(
-                        target=self._keep_connecting, name=f"wpsnb-connect-{self.group}", daemon=True
-                    ).start()
-        if self.connect_error is None:
+                self._on_connected()
+        else:
             self._on_connected()
         self._worker = threading.Thread(target=self._run, name=f"wpsnb-publish-{self.group}", daemon=True)
         self._worker.start()
@@ -289,25 +233,8 @@ class Publisher:
         if self.history:
             self.responder = HistoryResponder(self.client, self.group, self.history)
             self.responder.start(timeout=self.connect_timeout)
+        self.connect_error = None
         self._connected.set()
-
-    def _keep_connecting(self) -> None:
-        delay = 1.0
-        while not self._closing:
-            time.sleep(delay)
-            delay = min(delay * 2, 30.0)
-            if self._closing:
-                return
-            try:
-                self.client.connect(timeout=self.connect_timeout)
-            except _UNREACHABLE as exc:
-                log.debug("publisher for group %r: still cannot connect: %s", self.group, exc)
-                if not _worth_retrying(exc):
-                    return
-                continue
-            self.connect_error = None
-            self._on_connected()
-            return
 
     def __enter__(self) -> Publisher:
         return self.start()
@@ -317,8 +244,9 @@ class Publisher:
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far is acknowledged (or failed); ``False`` if ``timeout`` passed."""
-        done = threading.Event()
-        self._queue.append((_FLUSH, done))  # a marker: past any room limit, it holds no output
+        marker = Flush()
+        done = marker.done
+        self._queue.append(marker)  # past any room limit: it holds no output
         self._wake_worker(hurry=True)
         if self._worker is None:
             return False
@@ -338,7 +266,7 @@ class Publisher:
             self._worker.join(max(timeout, 1.0))
         with self._lock:
             self._closed = True
-            waiting = sum(_lines_in(item) for item in self._queue)
+            waiting = sum(lines_in(item) for item in self._queue)
             self.stats.unconfirmed += self._in_flight_lines + waiting
         if self.responder is not None:
             self.responder.close()
@@ -352,7 +280,7 @@ class Publisher:
     def pending_lines(self) -> int:
         """Lines queued or sent and not yet acknowledged."""
         with self._lock:
-            return self._in_flight_lines + sum(_lines_in(item) for item in self._queue)
+            return self._in_flight_lines + sum(lines_in(item) for item in self._queue)
 
     @property
     def failure(self) -> BaseException | None:
@@ -361,40 +289,14 @@ class Publisher:
 
     # ---- producers -------------------------------------------------------------------------------
 
-    def put_chunk(self, stream: int, text: str) -> bool:
-        """Queue what was written to output stream number ``stream`` (cut into lines by the worker).
+    def put(self, item: QueueItem) -> bool:
+        """Queue ``item`` (:mod:`wpsnb.publishing.items`); ``False`` if it was dropped (no room).
 
-        The hot path of a printing loop: one append, no lock. ``False`` if it was dropped (queue full).
+        The hot path of a printing loop (a tee calls it with ``(stream, text)`` twice per print): one
+        append, no lock.
         """
-        queue = self._queue  # (the body of _put, inlined: this runs twice per print)
-        if not self._shedding and len(queue) < self.max_queued:
-            queue.append((stream, text))
-            if self._worker_idle:
-                self._wake_worker()
-            elif self._lingering and len(queue) >= self._hurry_at:
-                self._hurry.set()
-            return True
-        return self._put_slowly((stream, text))
-
-    def put_text(self, text: str, lines: int = 1) -> bool:
-        """Queue terminal text standing for ``lines`` lines, published as it is; ``False`` if dropped."""
-        return self._put((_TEXT, text, lines))
-
-    def put_json(self, value: Any, lines: int = 1) -> bool:
-        """Queue one JSON message; ``False`` if it was dropped."""
-        return self._put((_JSON, value, lines))
-
-    def end_lines(self) -> None:
-        """Complete every stream's line in progress (end of a cell): it is published as a whole line."""
-        with self._lock:
-            self._cut_lines.clear()
-            self._update_shedding()
-        self._queue.append((_END_LINES,))
-        self._wake_worker()
-
-    def _put(self, item: tuple[Any, ...]) -> bool:
         queue = self._queue
-        if not self._shedding and len(queue) < self.max_queued:
+        if not self._shedding and len(queue) + self._in_flight_writes < self.max_queued:
             queue.append(item)
             if self._worker_idle:
                 self._wake_worker()
@@ -403,18 +305,40 @@ class Publisher:
             return True
         return self._put_slowly(item)
 
-    def _put_slowly(self, item: tuple[Any, ...]) -> bool:
+    def put_chunk(self, stream: int, text: str) -> bool:
+        """Queue what was written to output stream number ``stream`` (cut into lines by the worker)."""
+        return self.put((stream, text))
+
+    def put_text(self, text: str, lines: int = 1) -> bool:
+        """Queue terminal text standing for ``lines`` lines, published as it is; ``False`` if dropped."""
+        return self.put(Text(text, lines))
+
+    def put_json(self, value: Any, lines: int = 1) -> bool:
+        """Queue one JSON message; ``False`` if it was dropped."""
+        return self.put(Json(value, lines))
+
+    def end_lines(self) -> None:
+        """Complete every stream's line in progress (end of a cell): it is published as a whole line."""
+        with self._lock:
+            self._cut_lines.clear()
+            self._update_shedding()
+        self._queue.append(END_LINES)
+        self._wake_worker()
+
+    def _full(self) -> bool:
+        return len(self._queue) + self._in_flight_writes >= self.max_queued
+
+    def _put_slowly(self, item: QueueItem) -> bool:
         with self._lock:
             if self._closing:
                 return False
             if self._failure is not None:  # nothing more can be published: count it, do not queue it
-                self.stats.failed += _lines_in(item)
+                self.stats.failed += lines_in(item)
                 return False
-            stream = item[0] if type(item[0]) is int else None
-            if stream is not None and stream in self._cut_lines:  # the rest of a line being dropped
+            if type(item) is tuple and item[0] in self._cut_lines:  # the rest of a line being dropped
                 self._drop(item)
                 return False
-            if len(self._queue) >= self.max_queued and not self._wait_for_room():
+            if self._full() and not self._wait_for_room():
                 self._drop(item)
                 return False
             self._queue.append(item)
@@ -431,7 +355,7 @@ class Publisher:
         deadline = None if self.block_timeout is None else time.monotonic() + self.block_timeout
         self._room_waiters += 1
         try:
-            while len(self._queue) >= self.max_queued:
+            while self._full():
                 if self._closing:
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -444,31 +368,30 @@ class Publisher:
         finally:
             self._room_waiters -= 1
 
-    def _drop(self, item: tuple[Any, ...]) -> None:
+    def _drop(self, item: QueueItem) -> None:
         # With the lock held: count the lost lines; a notice (past the bound) marks the place in the stream.
         # A line counts as dropped when its first piece is; once a line loses a piece, the rest of it goes too.
-        kind = item[0]
-        if type(kind) is int:
-            text = item[1]
+        stream: int | None = None
+        if type(item) is tuple:
+            stream, text = item
             if not text:
                 return
-            cut = kind in self._cut_lines  # this chunk begins with the rest of a line already counted
+            cut = stream in self._cut_lines  # this chunk begins with the rest of a line already counted
             lines = text.count("\n") + (0 if text.endswith("\n") else 1) - (1 if cut else 0)
             if text.endswith("\n"):
-                self._cut_lines.discard(kind)
+                self._cut_lines.discard(stream)
             else:
-                self._cut_lines.add(kind)
-            stream = kind
+                self._cut_lines.add(stream)
         else:
-            lines, stream = item[2], None
+            lines = lines_in(item)
         self._shedding = True
         self.stats.dropped += lines
         queue = self._queue
         last = queue[-1] if queue else None
-        if last is not None and last[0] == _NOTICE and last[1] == stream:
-            last[2][0] += lines  # drops go on right where the last ones were: one notice for all
+        if isinstance(last, DropNotice) and last.stream == stream:
+            last.count += lines  # drops go on right where the last ones were: one notice for all
         elif lines:  # (the rest of a line already counted needs no notice of its own)
-            queue.append((_NOTICE, stream, [lines]))
+            queue.append(DropNotice(stream, lines))
 
     def _update_shedding(self) -> None:
         # With the lock held: whether producers must leave the lock-free path.
@@ -521,63 +444,75 @@ class Publisher:
 
     def _in_a_hurry(self) -> bool:
         queue = self._queue
-        return self._closing or len(queue) >= self._hurry_at or bool(queue and queue[-1][0] == _FLUSH)
+        return self._closing or len(queue) >= self._hurry_at or bool(queue and type(queue[-1]) is Flush)
 
     def _drain(self) -> None:
         """Take what is queued now, cut it into lines, pack and send the messages (in order)."""
         queue = self._queue
         popleft = queue.popleft
         # Taken in one go and grouped by C code (groupby/join): in a flood this loop runs for every write.
-        items = [popleft() for _ in range(len(queue))]
+        taken = len(queue)
+        items = [popleft() for _ in range(taken)]
+        with self._lock:
+            self._in_flight_writes += taken  # out of the queue, still inside the bound until answered
         now = time.monotonic()
-        messages = _Packer(self.max_message_chars)
-        for kind, group in groupby(items, key=_kind_of):
-            if type(kind) is int:  # consecutive writes to one output stream: one chunk
-                self._feed(kind, "".join(map(_text_of, group)), now, messages)
+        messages = MessagePacker(self.max_message_chars)
+        sent: list[Message] = []
+        for kind, group in groupby(items, key=type):  # chunks are plain tuples, everything else a class
+            if kind is tuple:  # consecutive writes to output streams: one chunk per stream
+                for stream, chunks in groupby(group, key=_stream_of):
+                    self._feed(stream, "".join(map(_text_of, chunks)), now, messages)
                 continue
             for item in group:
-                if kind in (_TEXT, _JSON):
-                    messages.add(kind, item[1], item[2])
-                elif kind == _NOTICE:
-                    self._add_notice(item, messages)
-                elif kind == _END_LINES:
-                    for splitter in self._splitters.values():
-                        line = splitter.close()
-                        if line is not None:
-                            messages.add(_TEXT, line.wire, 1)
-                elif kind == _FLUSH:
-                    self._send(messages.take())
-                    self._when_answered(item[1])
+                match item:
+                    case Text(text=text, lines=lines):
+                        messages.add("text", text, lines)
+                    case Json(value=value, lines=lines):
+                        messages.add("json", value, lines)
+                    case DropNotice():
+                        self._add_notice(item, messages)
+                    case EndLines():
+                        for splitter in self._splitters.values():
+                            line = splitter.close()
+                            if line is not None:
+                                messages.add("text", line.wire, 1)
+                    case Flush(done=done):
+                        sent += messages.take()
+                        self._send(sent, 0)
+                        sent = []
+                        self._when_answered(done)
         for splitter in self._splitters.values():  # lines in progress that have waited long enough
             update = splitter.due(now)
             if update is not None:
-                messages.add(_TEXT, update.wire, 0)
+                messages.add("text", update.wire, 0)
+        self._send(sent + messages.take(), taken)
         with self._lock:
             if self._overloaded:
                 self._overloaded = False
                 self._update_shedding()
             if self._room_waiters:
                 self._has_room.notify_all()
-        self._send(messages.take())
 
-    def _feed(self, stream: int, chunk: str, now: float, messages: _Packer) -> None:
+    def _feed(self, stream: int, chunk: str, now: float, messages: MessagePacker) -> None:
         splitter = self._splitters.get(stream)
         if splitter is None:
             splitter = self._splitters[stream] = LineSplitter(self.update_interval)
         for wire, lines in splitter.feed_wire(chunk, now):
-            messages.add(_TEXT, wire, lines)
+            messages.add("text", wire, lines)
 
-    def _add_notice(self, item: tuple[Any, ...], messages: _Packer) -> None:
-        _, stream, counter = item
+    def _add_notice(self, notice: DropNotice, messages: MessagePacker) -> None:
         with self._lock:  # a producer adds to the count under the lock, while the notice is last in the queue
-            count = counter[0]
-        splitter = self._splitters.get(stream) if stream is not None else None
+            count = notice.count
+        splitter = self._splitters.get(notice.stream) if notice.stream is not None else None
         if splitter is not None:
             line = splitter.close()  # the head of a line whose rest was dropped: shown as it is
             if line is not None:
-                messages.add(_TEXT, line.wire, 0)
-        data_type, data = self.drop_notice(count)
-        messages.add(data_type, data, 0)
+                messages.add("text", line.wire, 0)
+        made = self.drop_notice(count)
+        if isinstance(made, Json):
+            messages.add("json", made.value, 0)
+        else:
+            messages.add("text", made.text, 0)
 
     def _when_answered(self, event: threading.Event) -> None:
         with self._lock:
@@ -586,48 +521,51 @@ class Publisher:
             else:
                 self._flush_waiters.append((self._submitted, event))
 
-    def _send(self, messages: list[tuple[str, Any, int]]) -> None:
-        for data_type, data, lines in messages:
-            with self._lock:
-                while self._in_flight >= self.max_in_flight and self._failure is None and not self._closing:
-                    self._has_room.wait(0.5)  # answers notify this condition too
-                if self._failure is not None:
-                    self.stats.failed += lines
-                    continue
-                if not self._connected.is_set():  # fail_soft and the service unreachable: count it, go on
-                    self.stats.failed += lines
-                    self.stats.error = self.stats.error or "the service was unreachable"
-                    continue
-                if self._in_flight >= self.max_in_flight:  # closing with the window still full: give up
-                    self.stats.unconfirmed += lines
-                    continue
-                self._in_flight += 1
-                self._in_flight_lines += lines
-                self._submitted += 1
-            self._submit(data_type, data, lines)
+    def _send(self, messages: list[Message], writes: int) -> None:
+        """Hand ``messages`` to the client (no window of our own: the client's flow control applies).
 
-    def _submit(self, data_type: str, data: Any, lines: int) -> None:
-        # The client's request path: built (encoded) here, written and acknowledged on the client's thread.
-        client = self.client.async_client
-        waiter: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        responder = self.responder
-        try:
-            if responder is not None and responder.listening:  # joined: do not hear our own messages
-                request = client.build_send_to_group(self.group, data, data_type, True, True)
-                request.waiter = waiter
-                responder.send(data_type, data, lines, lambda: client.submit_threadsafe(request))
-            else:
-                request = client.build_send_to_group(self.group, data, data_type, False, True)
-                request.waiter = waiter
-                client.submit_threadsafe(request)
-        except (WebPubSubError, ValueError, TypeError) as exc:
-            self._answered(lines, exc)
+        ``writes``: the queue items they came from, released from the bound once all are answered.
+        """
+        if not messages:
+            self._release(writes)
             return
-        waiter.add_done_callback(lambda done: self._answered(lines, done.exception()))
+        batch = _Batch(writes, len(messages))
+        for message in messages:
+            with self._lock:
+                if self._failure is not None:
+                    self.stats.failed += message.lines
+                    skipped = True
+                elif not self._connected.is_set():  # fail_soft and the service unreachable: count it, go on
+                    self.stats.failed += message.lines
+                    self.stats.error = self.stats.error or "the service was unreachable"
+                    skipped = True
+                else:
+                    self._in_flight_lines += message.lines
+                    self._submitted += 1
+                    skipped = False
+            if skipped:
+                self._settle(batch)
+            else:
+                self._submit(message, batch)
 
-    def _answered(self, lines: int, error: BaseException | None) -> None:
+    def _submit(self, message: Message, batch: _Batch) -> None:
+        # Encoded here, written and acknowledged on the client's thread; the future settles on an answer.
+        responder = self.responder
+        listening = responder is not None and responder.listening
+        client = self.client
+
+        def send() -> Any:  # joined to hear history requests: do not hear our own messages too
+            return client.send_to_group(self.group, message.data, message.data_type, no_echo=listening, wait=False)
+
+        try:
+            future = responder.send(message.data_type, message.data, message.lines, send) if listening else send()  # type: ignore[union-attr]
+        except (WebPubSubError, ValueError, TypeError) as exc:
+            self._answered(message.lines, batch, exc)
+            return
+        future.add_done_callback(lambda done: self._answered(message.lines, batch, done.exception()))
+
+    def _answered(self, lines: int, batch: _Batch, error: BaseException | None) -> None:
         with self._lock:
-            self._in_flight -= 1
             self._in_flight_lines -= lines
             self._answered_count += 1
             stats = self.stats
@@ -651,91 +589,43 @@ class Publisher:
                     else:
                         still.append((target, event))
                 self._flush_waiters = still
+        self._settle(batch)
+
+    def _settle(self, batch: _Batch) -> None:
+        with self._lock:
+            batch.outstanding -= 1
+            if batch.outstanding:
+                return
+        self._release(batch.writes)
+
+    def _release(self, writes: int) -> None:
+        with self._lock:
+            self._in_flight_writes -= writes
             self._has_room.notify_all()
 
     def _discard_queue(self) -> None:
         with self._lock:
             while self._queue:
-                self.stats.failed += _lines_in(self._queue.popleft())
+                self.stats.failed += lines_in(self._queue.popleft())
 
     def _release_flush_markers(self) -> None:
         for item in list(self._queue):
-            if item[0] == _FLUSH:
-                item[1].set()
+            if type(item) is Flush:
+                item.done.set()
 
 
-class _Packer:
-    """Collects ``(data_type, data, lines)`` messages: consecutive text joined up to ``max_chars`` (cut at
-    line ends when longer); ``max_chars=0``: one message per line."""
+class _Batch:
+    """The messages made from one drain of the queue: its writes leave the bound when all are answered."""
 
-    def __init__(self, max_chars: int):
-        self.max_chars = max_chars
-        self.messages: list[tuple[str, Any, int]] = []
-        self._texts: list[str] = []
-        self._size = 0
-        self._lines = 0
+    __slots__ = ("writes", "outstanding")
 
-    def add(self, data_type: str, data: Any, lines: int) -> None:
-        if data_type != _TEXT:
-            self._close_text()
-            self.messages.append((data_type, data, lines))
-        elif self.max_chars <= 0:
-            self._one_per_line(data, lines)
-        elif len(data) > self.max_chars:
-            self._cut(data, lines)
-        else:
-            self._add_text(data, lines)
-
-    def take(self) -> list[tuple[str, Any, int]]:
-        self._close_text()
-        messages, self.messages = self.messages, []
-        return messages
-
-    def _add_text(self, data: str, lines: int) -> None:
-        if self._texts and self._size + len(data) > self.max_chars:
-            self._close_text()
-        self._texts.append(data)
-        self._size += len(data)
-        self._lines += lines
-
-    def _cut(self, data: str, lines: int) -> None:
-        start, end = 0, len(data)
-        while end - start > self.max_chars:
-            cut = data.rfind("\n", start, start + self.max_chars)
-            cut = cut + 1 if cut >= 0 else start + self.max_chars  # a line longer than a message: cut it
-            piece = data[start:cut]
-            count = piece.count("\n")
-            self._add_text(piece, count)
-            lines -= count
-            start = cut
-        self._add_text(data[start:], lines)
-
-    def _one_per_line(self, data: str, lines: int) -> None:
-        if lines <= 1:
-            self.messages.append((_TEXT, data, lines))
-            return
-        *complete, rest = data.split("\n")  # plain lines only come in bulk (see LineSplitter.feed_wire)
-        self.messages.extend((_TEXT, text + "\n", 1) for text in complete)
-        if rest:
-            self.messages.append((_TEXT, rest, 0))
-
-    def _close_text(self) -> None:
-        if self._texts:
-            self.messages.append((_TEXT, "".join(self._texts), self._lines))
-            self._texts, self._size, self._lines = [], 0, 0
+    def __init__(self, writes: int, outstanding: int):
+        self.writes = writes
+        self.outstanding = outstanding
 
 
-def _lines_in(item: tuple[Any, ...]) -> int:
-    kind = item[0]
-    if type(kind) is int:
-        return item[1].count("\n")
-    return item[2] if kind in (_TEXT, _JSON) else 0
-
-
-def _worth_retrying(error: BaseException) -> bool:
-    # A token or key the service refuses (HTTP 4xx) stays refused; an unreachable or failing service may come back.
-    status = getattr(error, "status", None)
-    return not isinstance(error, InvalidSource) and not (status is not None and 400 <= status < 500)
+_stream_of = itemgetter(0)  # of a chunk, in C: the worker applies these to every write
+_text_of = itemgetter(1)
 
 
 def _describe_error(error: BaseException | None) -> str:
@@ -744,10 +634,6 @@ def _describe_error(error: BaseException | None) -> str:
     name = getattr(error, "name", None) or type(error).__name__
     text = " ".join(str(error).split())
     return text if text.startswith(name) else f"{name}: {text}"
-
-
-def _lines(count: int) -> str:
-    return f"{count} line" if count == 1 else f"{count} lines"
 
 
 __all__ = ["WHEN_FULL", "PublishStats", "Publisher", "WhenFull", "text_drop_notice"]

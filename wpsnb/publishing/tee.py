@@ -9,7 +9,7 @@ Example::
     >>> import io
     >>> class Collect:
     ...     chunks = []
-    ...     def put_chunk(self, stream, text): self.chunks.append((stream, text)); return True
+    ...     def put(self, item): self.chunks.append(item); return True
     >>> tee = TeeStream(io.StringIO(), Collect(), stream=1)
     >>> tee.write("epoch 1\\n")
     8
@@ -26,9 +26,9 @@ OWN_THREAD_PREFIX = "wpsnb-"
 
 
 class ChunkSink(Protocol):
-    """What a tee queues into: :meth:`wpsnb.publishing.Publisher.put_chunk`."""
+    """What a tee queues ``(stream, text)`` into: :meth:`wpsnb.publishing.Publisher.put`."""
 
-    def put_chunk(self, stream: int, text: str) -> bool: ...
+    def put(self, item: tuple[int, str]) -> bool: ...
 
 
 class TeeStream:
@@ -45,7 +45,7 @@ class TeeStream:
         self.tee = tee
         # Bound once: write() runs twice per print, so every attribute look-up there counts.
         self._write_through = original.write if tee else None
-        self._put_chunk = publisher.put_chunk
+        self._put = publisher.put
         self._thread = threading.local()
 
     def write(self, text: str) -> int:
@@ -60,7 +60,7 @@ class TeeStream:
         except AttributeError:
             own = self._thread.own = threading.current_thread().name.startswith(OWN_THREAD_PREFIX)
         if not own:
-            self._put_chunk(self.stream, text)
+            self._put((self.stream, text))
         return len(text)
 
     def writelines(self, lines: Any) -> None:
