@@ -15,10 +15,17 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import gc
 import http.client
+import statistics
+import sys
 import threading
+import time
 from typing import Any
 
+from wpsnb.protocol.json_codec import Envelope
+from wpsnb.service.hub import Service, Session
+from wpsnb.service.trace import TraceRecorder
 from wpsnb.trace_reader import TraceReader
 
 from .fanout import FanoutSettings, Round, Topology, burst, clean_median
@@ -66,9 +73,86 @@ class LineCounter:
         self._thread.join(5)
 
 
+class _NullWriter:
+    """Stands in for a connection's FrameWriter: the in-process measure counts the hub's work only."""
+
+    def send_text(self, payload: bytes) -> None:
+        pass
+
+    def send_text_pieces(self, head: bytes, tail: bytes) -> None:
+        pass
+
+
+class _NullSocket:
+    def __init__(self) -> None:
+        self.writer = _NullWriter()
+
+
+def _hub(trace: TraceRecorder | None, recipients: int) -> Any:
+    hub = Service("k" * 43, trace=trace).hub("bench")
+    for n in range(recipients):
+        session = Session(hub, user_id=f"u{n}", protocol="json.webpubsub.azure.v1")
+        session.socket = _NullSocket()  # type: ignore[assignment]
+        hub.add(session)
+        hub.join(session, "g")
+    return hub
+
+
+def in_process_cost(recipients: int = 1000, messages: int = 2000, rounds: int = 15) -> dict[str, float]:
+    """Per-message hub cost of a 1 -> ``recipients`` fan-out with the trace off and recording (µs, interleaved),
+    and the objects recording keeps per message (allocated blocks still alive, the ring holding them)."""
+    envelope = Envelope.build("group", "text", "x" * 200, group="g", from_user_id="pub")
+    hubs = {"off": _hub(None, recipients), "recording": _hub(TraceRecorder(), recipients)}  # a full ring evicts
+    times: dict[str, list[float]] = {mode: [] for mode in hubs}
+    for _ in range(rounds):
+        for mode, hub in hubs.items():
+            started = time.perf_counter()
+            for _ in range(messages):
+                hub.send_to_group("g", envelope)
+            times[mode].append((time.perf_counter() - started) / messages * 1e6)
+    kept = {}
+    for mode in hubs:
+        hub = _hub(TraceRecorder(capacity=messages + 1) if mode == "recording" else None, recipients)
+        gc.collect()
+        before = sys.getallocatedblocks()
+        for _ in range(messages):
+            hub.send_to_group("g", envelope)
+        gc.collect()
+        kept[mode] = (sys.getallocatedblocks() - before) / messages
+    return {
+        "off_us": statistics.median(times["off"]),
+        "recording_us": statistics.median(times["recording"]),
+        "objects_per_message": kept["recording"] - kept["off"],
+    }
+
+
 async def run_trace_overhead(settings: FanoutSettings, *, server_cpu: int | None = 0) -> list[dict[str, Any]]:
     """Fan-out through the three services, interleaved; one row per topology and subprotocol and mode."""
     rows: list[dict[str, Any]] = []
+    cost = in_process_cost()
+    if settings.verbose:
+        print(f"    in-process 1 -> 1000 send_to_group: {cost['off_us']:.1f} µs off, {cost['recording_us']:.1f} µs "
+              f"recording; {cost['objects_per_message']:.1f} objects kept per message")  # fmt: skip
+    rows.append(
+        metric(
+            "hub send_to_group 1 -> 1000, trace recording (in process)",
+            cost["recording_us"],
+            "µs/message",
+            "trace off",
+            cost["off_us"],
+            at_most_ratio=1.05,
+        )
+    )
+    rows.append(
+        metric(
+            "objects the trace keeps per 1 -> 1000 message",
+            cost["objects_per_message"],
+            "objects",
+            None,
+            None,
+            at_most=10,
+        )
+    )
     with (
         ServerProcess("service", cpu=server_cpu, trace=False) as off,
         ServerProcess("service", cpu=server_cpu) as recording,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..protocol.json_codec import Envelope
     from .hub import Hub, Session
 
-DEFAULT_CAPACITY = 20_000  # events kept; older ones are overwritten
+DEFAULT_CAPACITY = 10_000  # events kept; older ones are overwritten
 RECIPIENTS_SHOWN = 100  # connection ids listed per delivery record (the count is always exact)
 PREVIEW = 4_096  # characters of a frame or body kept in a record
 
@@ -111,8 +111,11 @@ class TraceRecorder:
 
     def delivered(self, hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session]) -> None:
         """One message went to ``recipients`` (shared bytes): to ``"group"``, ``"user"`` or ``"connection"``
-        ``name``, or to ``"all"``."""
-        self._add("deliver", hub, to, name, envelope, recipients, self._cause())
+        ``name``, or to ``"all"``. Past :data:`RECIPIENTS_SHOWN` only the first ones are kept (and the
+        count): a ring of 1,000-entry lists would hold megabytes and slow every allocation."""
+        count = len(recipients)
+        kept = recipients if count <= RECIPIENTS_SHOWN else recipients[:RECIPIENTS_SHOWN]
+        self._add("deliver", hub, to, name, envelope, kept, count, self._cause())
 
     def replayed(self, session: Session, count: int) -> None:
         """A recovered session was sent its unacknowledged messages again."""
@@ -248,7 +251,14 @@ def _out(out: dict[str, Any], session: Session, payload: bytes, cause: int | Res
 
 
 def _deliver(
-    out: dict[str, Any], hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session], cause: Any
+    out: dict[str, Any],
+    hub: Hub,
+    to: str,
+    name: str | None,
+    envelope: Envelope,
+    recipients: list[Session],
+    count: int,
+    cause: Any,
 ) -> None:
     out["hub"] = hub.name
     out["dir"] = "out"
@@ -256,8 +266,8 @@ def _deliver(
     out["to"] = to
     if name is not None:
         out[{"group": "group", "user": "toUser", "connection": "toConnection"}[to]] = name
-    out["recipients"] = len(recipients)
-    shown = recipients[:RECIPIENTS_SHOWN]
+    out["recipients"] = count
+    shown = recipients
     out["conns"] = [s.connection_id for s in shown]
     out["users"] = sorted({s.user_id for s in shown if s.user_id is not None})
     reliable = sum(1 for s in shown if s.reliable)
