@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from wpsnb.protocol.frame_check import LENGTH_TOP_BIT, UNMASKED, ClientFrameCheck
 from wpsnb.protocol.json_codec import Envelope
 from wpsnb.service.rest import split_path
-from wpsnb.service.rest_routes import RestError, decode_body
+from wpsnb.service.rest_call import RestError, decode_body
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
 

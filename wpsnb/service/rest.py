@@ -24,7 +24,8 @@ from aiohttp import web
 
 from ..protocol.names import hub_name_problem
 from ..protocol.tokens import TokenError, rest_audiences, validate_rest_token
-from .rest_routes import ROUTES, RestCall, RestError, Route, bad_request
+from .rest_call import RestCall, RestError, bad_request
+from .rest_routes import ROUTES, Route
 from .trace_http import traced_call
 from .websocket import SERVICE_KEY
 
