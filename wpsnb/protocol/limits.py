@@ -48,7 +48,7 @@ MAX_RECEIVE_BYTES = 16 * 1024 * 1024  # what the client accepts in one frame fro
 MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is 125 bytes, 2 of them the code
 MAX_UNACKED_MESSAGES = 1000  # a reliable session's backlog: messages the client has not acknowledged
 MAX_UNACKED_BYTES = 16 * 1024 * 1024  # ... and their bytes; beyond either the session ends with 1008
-MAX_TTL_SECONDS = 300  # ttlSeconds / messageTtlSeconds: 0 to 300 (validated, not enforced, as the emulator)
+MAX_TTL_SECONDS = 300  # ttlSeconds / messageTtlSeconds: 0 to 300 (docs/group-streams.md, TTL)
 MAX_GROUP_LENGTH = 1024  # characters in a group name
 MAX_UINT64 = 2**64 - 1  # ackId and sequenceId are unsigned 64-bit integers
 
