@@ -26,7 +26,10 @@ Example (effects on the hub; the acks go out through ``session.send_frame``, to 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
+from ..protocol.cloud_events import UpstreamError
 from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message
 from ..protocol.messages import (
     Ack,
@@ -47,12 +50,17 @@ from ..protocol.stream_codec import metadata_member
 from .group_streams import end_stream, flush_stream_acks, start_stream, stream_data
 from .hub import Session
 
+if TYPE_CHECKING:
+    from .upstream import Upstream
+
 _PONG = encode_service_message(Pong())
 
 
-def dispatch(session: Session, message: ClientMessage) -> None:
+def dispatch(session: Session, message: ClientMessage) -> Awaitable[None] | None:
     """Carry out one client message on behalf of ``session``.
 
+    Returns an awaitable for a user event going to an event handler (the caller awaits it before the
+    connection's next message, as the service processes one user event per connection at a time).
     Raises :class:`InvalidMessage` (before doing anything) for data that parsed but cannot be sent on.
     """
     match message:
@@ -70,11 +78,12 @@ def dispatch(session: Session, message: ClientMessage) -> None:
         case StreamData():
             stream_data(session, message)
         case SendEvent():
-            _event(session, message)
+            return _event(session, message)
         case StreamStart():
             start_stream(session, message)
         case StreamEnd():
             end_stream(session, message)
+    return None
 
 
 def _send_to_group(session: Session, message: SendToGroup) -> None:
@@ -124,20 +133,36 @@ def _join_or_leave(session: Session, message: JoinGroup | LeaveGroup) -> None:
     _succeed(session, ack_id)
 
 
-def _event(session: Session, message: SendEvent) -> None:
+def _event(session: Session, message: SendEvent) -> Awaitable[None] | None:
     ack_id = message.ack_id
     if ack_id is not None and session.ack_succeeded_before(ack_id):
         _duplicate(session, ack_id)
+        return None
+    upstream = session.hub.service.upstream
+    if upstream is None or not upstream.handles(session.hub.name, message.event):
+        # As the official emulator answers an event that no handler takes.
+        _fail(
+            session,
+            ack_id,
+            "InternalServerError",
+            f"No event handler is configured for event '{message.event}' in hub '{session.hub.name}'. "
+            "Configure one (LocalService(event_handlers=...) or wpsnb serve --event-handler), use sendToGroup "
+            "to reach other clients, or the REST API from your server.",
+        )
+        return None
+    return _forward_event(session, upstream, message)
+
+
+async def _forward_event(session: Session, upstream: Upstream, message: SendEvent) -> None:
+    """The user event goes to its handler; its reply (if any) reaches the client before the ack."""
+    try:
+        reply = await upstream.user_event(session, message.event, message.data_type, message.data)
+    except UpstreamError as exc:
+        _fail(session, message.ack_id, "InternalServerError", f"The event handler failed: {exc}")
         return
-    # No upstream event handler exists yet: answer as the official emulator does.
-    _fail(
-        session,
-        ack_id,
-        "InternalServerError",
-        f"No event handler is configured for event '{message.event}' in hub '{session.hub.name}'. "
-        "The local service does not forward user events upstream yet; use sendToGroup to reach "
-        "other clients, or the REST API from your server.",
-    )
+    if reply is not None:
+        session.deliver(Envelope.build("server", reply.data_type, reply.data))
+    _succeed(session, message.ack_id)
 
 
 def _succeed(session: Session, ack_id: int | None) -> None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..protocol.filter import Filter
     from ..protocol.group_stream import StreamTable
     from .trace import TraceRecorder
+    from .upstream import Upstream
 
 log = logging.getLogger("wpsnb.service")
 
@@ -262,6 +263,8 @@ class Hub:
                     del self.users[session.user_id]
         if session.streams is not None:
             end_all_streams(session, reason or "client closed")
+        if self.service.upstream is not None:
+            self.service.upstream.closed(session, reason)
         socket, session.socket = session.socket, None
         trace = self.service.trace
         if trace is not None:
@@ -445,6 +448,7 @@ class Service:
         self.keepalive_interval = keepalive_interval
         self.hubs: dict[str, Hub] = {}
         self._schedule = schedule
+        self.upstream: Upstream | None = None  # event handlers (wpsnb.service.upstream), if configured
 
     def hub(self, name: str) -> Hub:
         """The hub called ``name`` (case-insensitive), created on first use."""

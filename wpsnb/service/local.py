@@ -17,11 +17,12 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..protocol.cloud_events import parse_event_handlers
 from ..protocol.limits import CloseCode
 from ..protocol.names import is_loopback_host
 from ..protocol.tokens import ConnectionString, access_key_problem, generate_access_key
@@ -29,6 +30,7 @@ from .app import build_app
 from .hub import KEEPALIVE_INTERVAL, RECOVERY_WINDOW, Service
 from .listener import HANDSHAKE_TIMEOUT, ListeningSite, quiet_http_logger
 from .trace import DEFAULT_CAPACITY, TraceRecorder
+from .upstream import Upstream
 from .writer import DEFAULT_LIMIT
 
 log = logging.getLogger("wpsnb.service")
@@ -48,6 +50,10 @@ class LocalService:
     ``handshake_timeout``: seconds an HTTP connection may take to send a complete request (and may stay
     idle between REST requests); ``keepalive_interval``: seconds of silence before a WebSocket is pinged
     (closed if no pong comes within half that; ``None``: never). docs/limits.md lists every limit.
+    ``event_handlers``: the hubs' upstream event handlers, as Azure's hub settings say them
+    (``{"chat": [{"url_template": "http://127.0.0.1:3000/api/webpubsub/hubs/{hub}/", "user_event_pattern": "*",
+    "system_events": ["connect", "connected", "disconnected"]}]}``), or a handler started with
+    :meth:`wpsnb.handler.EventHandler.start` (which then checks signatures with this service's key).
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class LocalService:
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         keepalive_interval: float | None = KEEPALIVE_INTERVAL,
         trace: bool | int = True,
+        event_handlers: Mapping[str, Any] | None = None,
         start: bool = True,
     ):
         if access_key is not None:
@@ -83,6 +90,7 @@ class LocalService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.set_event_handlers(event_handlers)
         if start:
             self.start()
 
@@ -148,6 +156,8 @@ class LocalService:
         for hub in list(self.service.hubs.values()):
             for session in list(hub.sessions.values()):
                 hub.end_session(session, SHUTDOWN_REASON, code=CloseCode.GOING_AWAY)
+        if self.service.upstream is not None:  # deliver the disconnected events just queued
+            await self.service.upstream.close()
         if self._runner is not None:
             await self._runner.cleanup()
         # Closing handshakes with clients that stopped reading never finish: cancel, don't leak them.
@@ -174,6 +184,30 @@ class LocalService:
     def __repr__(self) -> str:
         state = "running" if self._thread is not None else "stopped"
         return f"<LocalService {self.endpoint} {state}>"
+
+    def set_event_handlers(self, event_handlers: Mapping[str, Any] | None) -> None:
+        """Replace the hubs' event handlers (the same shape as the constructor's ``event_handlers``).
+
+        Connections made before keep working; their next events go to the new settings.
+
+        >>> service.set_event_handlers({"chat": [{"url_template": "http://127.0.0.1:3000/{event}"}]})  # doctest: +SKIP
+        """
+        handlers = parse_event_handlers(event_handlers)
+
+        def apply() -> None:
+            if self.service.upstream is None:
+                if handlers:
+                    self.service.upstream = Upstream(self.service, handlers)
+            else:
+                self.service.upstream.handlers = dict(handlers)
+
+        if self.running:
+            self.call(apply)
+        else:
+            apply()
+        trust = getattr(event_handlers, "trust_access_key", None)
+        if callable(trust):
+            trust(self.access_key)
 
     # -- addresses --
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from http import HTTPStatus
 
 from aiohttp import WebSocketError, WSMsgType, web
 
+from ..protocol.cloud_events import UpstreamError
 from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message, parse_client_message
 from ..protocol.limits import FINAL_CLIENT_CLOSES, MAX_CLOSE_REASON_BYTES, MAX_FRAME_BYTES, CloseCode
 from ..protocol.messages import JSON_PROTOCOLS, Connected
@@ -153,23 +155,39 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     raw_mode = _raw_mode(request) if protocol is None else None
     if isinstance(raw_mode, web.Response):
         return raw_mode
+    admission = None
+    if service.upstream is not None:  # the connect event may change identity, roles, groups, subprotocol
+        try:
+            admission = await service.upstream.admit(hub.name, request, claims, protocol)
+        except UpstreamError as exc:
+            return _reject(request, exc.status, str(exc))
+    user_id, roles, groups, echo = claims.user_id, claims.roles, claims.groups, protocol
+    if admission is not None:
+        user_id, roles, groups, protocol, echo = (
+            admission.user_id,
+            admission.roles,
+            admission.groups,
+            admission.protocol,
+            admission.echo,
+        )
 
-    ws = await _upgrade(request, protocol, service)
+    ws = await _upgrade(request, echo, service)
     if ws.closed:
         return ws
     socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
     session = Session(
         hub,
-        user_id=claims.user_id,
+        user_id=user_id,
         protocol=protocol,
-        roles=claims.roles,
+        roles=roles,
         claims=claims.claims,
         peer=request.remote or "",
+        connection_id=admission.connection_id if admission is not None else None,
     )
     session.socket = socket
     hub.add(session)
     if service.trace is not None:
-        service.trace.connected(session, claims.groups)
+        service.trace.connected(session, groups)
     if protocol is not None:
         token_for_recovery = (
             mint_reconnection_token(service.access_key, session.connection_id) if session.reliable else None
@@ -177,8 +195,10 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         session.send_frame(
             encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery))
         )
-    for group in claims.groups:
+    for group in groups:
         hub.join(session, group)
+    if admission is not None and service.upstream is not None:
+        service.upstream.opened(session, admission)
     log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
     await _read_frames(ws, socket, session, raw_mode)
     return ws
@@ -243,17 +263,19 @@ async def _read_frames(
                 trace.frame_in(session, msg.data)
             if kind is WSMsgType.TEXT:
                 if session.raw:
-                    _raw_frame(session, socket, raw_mode, msg.data, False)
+                    await _raw_frame(session, socket, raw_mode, msg.data, False)
                     continue
                 try:
-                    dispatch(session, parse_client_message(msg.data))
+                    pending = dispatch(session, parse_client_message(msg.data))
+                    if pending is not None:  # a user event: the next frame waits for the handler's answer
+                        await pending
                 except InvalidMessage as exc:
                     _close_invalid(session, socket, exc.close_code, str(exc))
                     why, final, by = f"invalid frame: {exc}", True, "service"
                     break
             elif kind is WSMsgType.BINARY:
                 if session.raw:
-                    _raw_frame(session, socket, raw_mode, msg.data, True)
+                    await _raw_frame(session, socket, raw_mode, msg.data, True)
                     continue
                 reason = (
                     f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
@@ -341,7 +363,7 @@ def _handshake_problem(request: web.Request) -> web.Response | None:
     return None
 
 
-def _raw_frame(
+async def _raw_frame(
     session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None, data: str | bytes, binary: bool
 ) -> None:
     """A frame from a simple client: publish it (sendToGroup mode) or treat it as a user event."""
@@ -357,6 +379,17 @@ def _raw_frame(
         session.hub.send_to_group(group, envelope, skip=session if no_echo else None)
         return
     # Default mode: the frame is the user event 'message'; with no upstream handler it fails (Emu: 1011).
+    upstream = session.hub.service.upstream
+    if upstream is not None and upstream.handles(session.hub.name, "message"):
+        try:
+            reply = await upstream.user_event(session, "message", "binary" if binary else "text", data)
+        except UpstreamError as exc:
+            log.info("closing %s with 1011: user event 'message' failed: %s", session.describe(), exc)
+            socket.close(CloseCode.INTERNAL_ERROR, "The event handler failed to handle the message.")
+            return
+        if reply is not None:
+            session.deliver(Envelope.build("server", reply.data_type, reply.data))
+        return
     log.info("closing %s with 1011: user event 'message' has no event handler", session.describe())
     socket.close(
         CloseCode.INTERNAL_ERROR,
@@ -393,5 +426,8 @@ def _reject(request: web.Request, status: int, reason: str) -> web.Response:
     if trace is not None:  # the path without its query: that holds the access token
         hub = request.match_info.get("hub") or request.query.get("hub", "")
         trace.refused(hub, request.path, status, reason, request.remote or "")
-    label = {400: "Bad Request", 401: "Unauthorized", 426: "Upgrade Required"}.get(status, "Error")
+    try:
+        label = HTTPStatus(status).phrase
+    except ValueError:
+        label = "Error"
     return web.Response(status=status, text=f"{status} {label}: {reason}\n")
