@@ -196,7 +196,14 @@ class Upstream:
     # -- user events (blocking) --
 
     def handles(self, hub: str, event: str) -> bool:
-        """Whether a user event ``event`` in ``hub`` has a handler to go to."""
+        """Whether a user event ``event`` in ``hub`` has a handler to go to.
+
+        >>> from wpsnb.protocol.cloud_events import parse_event_handlers
+        >>> from wpsnb.service.hub import Service
+        >>> upstream = Upstream(Service("k" * 43), parse_event_handlers({"chat": [{"url_template": "http://h/"}]}))
+        >>> upstream.handles("Chat", "message"), upstream.handles("other", "message")
+        (True, False)
+        """
         return self.handler_for(hub, event, system=False) is not None
 
     async def user_event(self, session: Session, event: str, data_type: str, data: Any) -> UserEventReply | None:
