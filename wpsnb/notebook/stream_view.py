@@ -61,9 +61,12 @@ class StreamView(LiveWidget):
     ``client`` is the :class:`wpsnb.Client` underneath (``view.client.send_to_group(...)`` works),
     ``records()`` the display records the kernel keeps, ``count``/``rate``/``state`` what the header shows.
 
-    >>> view = StreamView(service, groups=["lab"])           # doctest: +SKIP
-    >>> view.count, view.state                                # doctest: +SKIP
-    (0, 'connected')
+    >>> import wpsnb
+    >>> service = wpsnb.LocalService()
+    >>> view = StreamView(service, groups=["lab"])
+    >>> view.count, view.state, view.groups
+    (0, 'connected', ['lab'])
+    >>> view.close(); service.stop()
     """
 
     _esm = widget_esm("stream_view.js")

@@ -45,9 +45,12 @@ class WatchServer:
     makes the group readable by anyone who can reach it, and :attr:`warning` says so. ``port=0``
     picks a free port; :attr:`url` is the page's address once started.
 
-    >>> with WatchServer(service, "train") as server:        # doctest: +SKIP
-    ...     print(server.url)
-    http://127.0.0.1:41231/
+    >>> import wpsnb
+    >>> service = wpsnb.LocalService()
+    >>> with WatchServer(service, "train") as server:
+    ...     server.url.startswith("http://127.0.0.1:"), server.state
+    (True, 'live')
+    >>> service.stop()
     """
 
     def __init__(
