@@ -32,6 +32,7 @@ WITHOUT_EXAMPLES = {
     "wpsnb.notebook.live_trace": "a widget watching a running service: needs a kernel (tests/notebook, tests/browser)",
     "wpsnb.notebook.live_widget": "a widget base class: needs a kernel's comms (tests/notebook)",
     "wpsnb.notebook.magics": "a cell magic: needs an IPython shell (tests/notebook runs it in a kernel)",
+    "wpsnb.publishing.publisher": "a Publisher sends through a client connected to a service (tests/publishing)",
     "wpsnb.publishing.progress": "captures tqdm.notebook bars while a cell runs: needs a kernel (tests/publishing)",
     "wpsnb.publishing.responder": "answers watchers over a connected client (tests/publishing)",
     "wpsnb.publishing.shared": "process-wide publishers connected to a service (tests/publishing)",
