@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "service":
         from wpsnb.service.local import LocalService
 
-        server = LocalService(port=0, trace=not args.no_trace)
+        # No keepalive pings: the load generator's raw subscribers (wsraw.py) never answer them, and a round
+        # that waits for a quiet machine leaves the other targets' sockets silent for longer than 30 s.
+        server = LocalService(port=0, trace=not args.no_trace, keepalive_interval=None)
         started = {"port": server.port, "connection_string": server.connection_string}
     else:
         from .baseline_server import BaselineServer

@@ -193,7 +193,7 @@ async def test_a_watcher_that_stops_reading_never_slows_delivery() -> None:
             stalled.close()
 
 
-def _read_statuses(sock: socket.socket, until: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+def _read_statuses(sock: socket.socket, until: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
     sock.settimeout(timeout)
     buffer, statuses = b"", []
     deadline = time.monotonic() + timeout
