@@ -8,8 +8,10 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from typing import Any
 
 from ..source import ENV_VARIABLES
 from .console import log_to_stderr, say, stop_on_signal
@@ -39,7 +41,55 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--access-key", default=None, help="the access key (default: a new random one)")
     p.add_argument("--no-trace", action="store_true", help="do not record the trace that `wpsnb trace` shows")
+    p.add_argument(
+        "--event-handler",
+        action="append",
+        default=[],
+        metavar="HUB=URL_TEMPLATE",
+        help="send HUB's events to an upstream event handler (repeatable; the first that matches wins): every "
+        "user event and connect/connected/disconnected, e.g. chat=http://127.0.0.1:3000/api/webpubsub/hubs/{hub}/ "
+        "({hub} and {event} are filled in)",
+    )
+    p.add_argument(
+        "--event-handlers",
+        default=None,
+        metavar="FILE.json",
+        help='event handler settings as JSON: {"chat": [{"url_template": "...", "user_event_pattern": "*", '
+        '"system_events": ["connect"]}]} (comes before --event-handler ones)',
+    )
     p.set_defaults(run=run)
+
+
+def event_handlers(flags: list[str], settings_file: str | None) -> dict[str, list[dict[str, Any]]]:
+    """The ``event_handlers`` for LocalService from ``--event-handlers FILE`` and ``--event-handler HUB=URL``.
+
+    >>> event_handlers(["chat=http://127.0.0.1:3000/{event}"], None)["chat"][0]["system_events"]
+    ['connect', 'connected', 'disconnected']
+    """
+    handlers: dict[str, list[dict[str, Any]]] = {}
+    if settings_file is not None:
+        try:
+            with open(settings_file, encoding="utf-8") as stream:
+                loaded = json.load(stream)
+        except OSError as exc:
+            raise CommandFailed(f"cannot read --event-handlers {settings_file}: {exc.strerror}", EXIT_USAGE) from None
+        except ValueError as exc:
+            raise CommandFailed(f"--event-handlers {settings_file} is not JSON: {exc}", EXIT_USAGE) from None
+        if not isinstance(loaded, dict):
+            raise CommandFailed(f"--event-handlers {settings_file}: expected an object of hub -> settings", EXIT_USAGE)
+        for hub, settings in loaded.items():
+            handlers.setdefault(hub, []).extend(settings if isinstance(settings, list) else [settings])
+    for flag in flags:
+        hub, sep, url = flag.partition("=")
+        if not sep or not hub or not url:
+            raise CommandFailed(
+                f"--event-handler {flag!r}: write HUB=URL_TEMPLATE, e.g. chat=http://127.0.0.1:3000/api/{{hub}}/",
+                EXIT_USAGE,
+            )
+        handlers.setdefault(hub, []).append(
+            {"url_template": url, "user_event_pattern": "*", "system_events": ["connect", "connected", "disconnected"]}
+        )
+    return handlers
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,14 +99,26 @@ def run(args: argparse.Namespace) -> int:
     log_to_stderr(logging.INFO)
     stop = stop_on_signal()  # before anything is printed: a Ctrl-C right after the banner stops cleanly
     try:
-        service = LocalService(port=args.port, access_key=args.access_key, host=args.host, trace=not args.no_trace)
+        handlers = event_handlers(args.event_handler, args.event_handlers)
+        service = LocalService(
+            port=args.port,
+            access_key=args.access_key,
+            host=args.host,
+            trace=not args.no_trace,
+            event_handlers=handlers,
+        )
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     except OSError as exc:
         raise CommandFailed(exc.strerror or str(exc)) from None
     connection_string = service.connection_string
+    upstream = "".join(
+        f"\n  event handler: hub {hub} -> {setting['url_template']}"
+        for hub, settings in handlers.items()
+        for setting in settings
+    )
     say(f"""wpsnb local Web PubSub service on {service.endpoint}
-  clients connect to ws://{service.endpoint.split("://", 1)[1]}/client/hubs/<hub>; REST API at /api/hubs/<hub>
+  clients connect to ws://{service.endpoint.split("://", 1)[1]}/client/hubs/<hub>; REST API at /api/hubs/<hub>{upstream}
 
 Connection string:
   {connection_string}
