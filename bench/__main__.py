@@ -74,6 +74,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
         "client": lambda: run_client_publish(client, server_cpu=SERVER_CPU),
         "widget": lambda: run_widget_ingest(widget, server_cpu=SERVER_CPU),
         "publish": lambda: _publish_overhead(quick),
+        "history": lambda: _history_replay(quick),
         "memory": lambda: run_idle_memory(1_000 if quick else 10_000, server_cpu=SERVER_CPU),
     }
 
@@ -83,6 +84,13 @@ async def _publish_overhead(quick: bool) -> Rows:
     from . import bench_publish
 
     return await asyncio.to_thread(bench_publish.run, quick)
+
+
+async def _history_replay(quick: bool) -> Rows:
+    """A late watcher's wait for 1,000 lines of history (``bench/history_replay.py``)."""
+    from . import history_replay
+
+    return await asyncio.to_thread(history_replay.run, quick)
 
 
 async def run_all(names: list[str], quick: bool) -> tuple[Rows, list[str]]:
