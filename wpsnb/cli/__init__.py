@@ -1,4 +1,4 @@
-"""The ``wpsnb`` command: ``serve``, ``pipe``, ``tail``, ``demo`` and ``trace``, one module each.
+"""The ``wpsnb`` command: ``serve``, ``pipe``, ``tail``, ``watch``, ``demo`` and ``trace``, one module each.
 
 The official log-streaming tutorial, reproduced with no cloud account::
 
@@ -23,10 +23,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import demo, pipe, serve, tail, trace
+from . import demo, pipe, serve, tail, trace, watch
 from .failures import EXIT_FAILED, CommandFailed, one_line
 
-COMMANDS = (serve, pipe, tail, demo, trace)
+COMMANDS = (serve, pipe, tail, watch, demo, trace)
 
 
 def build_parser() -> argparse.ArgumentParser:
