@@ -9,6 +9,11 @@ Example::
     wpsnb watch train --connection-string "$WebPubSubConnectionString"
     # wpsnb watch: watching group 'train' (hub stream) on http://127.0.0.1:8080
     #   open http://127.0.0.1:41231/
+
+    >>> from wpsnb.cli import build_parser
+    >>> args = build_parser().parse_args(["watch", "train", "--port", "8081"])
+    >>> args.port, args.host, args.history
+    (8081, '127.0.0.1', 1000)
 """
 
 from __future__ import annotations
