@@ -40,17 +40,18 @@ def busy_port() -> socket.socket:
     return holder
 
 
-@pytest.mark.parametrize("command", ["", "serve", "pipe", "tail", "demo"])
+@pytest.mark.parametrize("command", ["", "serve", "pipe", "tail", "demo", "trace"])
 def test_help_documents_each_command(command: str) -> None:
     result = run_wpsnb(*([command] if command else []), "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     expected = {
-        "": ["serve", "pipe", "tail", "demo", "Exit status"],
-        "serve": ["--port", "--host", "--access-key", "connection string", "Ctrl-C"],
+        "": ["serve", "pipe", "tail", "demo", "trace", "Exit status"],
+        "serve": ["--port", "--host", "--access-key", "--no-trace", "connection string", "Ctrl-C"],
         "pipe": ["GROUP", "--hub", "--negotiate", "--connection-string", "acknowledged"],
         "tail": ["GROUP", "--json", "--negotiate", "--connection-string"],
         "demo": ["--port", "/negotiate", "webpubsub.sendToGroup.stream", "webpubsub.joinLeaveGroup.stream"],
+        "trace": ["--hub", "--connection-string", "--json", "REST calls", "Local service only", "Live Trace"],
     }[command]
     for phrase in expected:
         assert phrase in text, (phrase, text)

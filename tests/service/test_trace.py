@@ -8,7 +8,6 @@ import asyncio
 import http.client
 import json
 import socket
-import threading
 import time
 import uuid
 from typing import Any
@@ -19,42 +18,11 @@ import pytest
 from azure.messaging.webpubsubservice import WebPubSubServiceClient
 from official_sdk import mint_url
 from service_wire import ALL_ROLES, PLAIN, RELIABLE, WireClient, connect_to, open_client
+from trace_watcher import Watcher
 from websockets.exceptions import InvalidStatus
 
 from wpsnb.service.local import LocalService
 from wpsnb.trace_reader import TraceError, TraceReader
-
-
-class Watcher:
-    """Collects a trace in a thread until closed."""
-
-    def __init__(self, source: Any, **options: Any):
-        self.reader = TraceReader(source, **options)
-        self.records: list[dict[str, Any]] = []
-        self.error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for record in self.reader.records():
-                self.records.append(record)
-        except Exception as exc:  # reported by the test
-            self.error = exc
-
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for record in list(self.records):
-                if predicate(record):
-                    return record
-            await asyncio.sleep(0.02)
-        kinds = [(r["kind"], r.get("type")) for r in self.records]
-        raise AssertionError(f"no such record within {timeout} s (error={self.error}); saw {kinds}")
-
-    def close(self) -> None:
-        self.reader.close()
-        self._thread.join(5)
 
 
 def new_hub() -> str:

@@ -146,9 +146,11 @@ class TraceRecorder:
             mark.id = ident
         return ident
 
-    def upstream(self, hub: str, event: str, url: str, status: int | None, latency: float, detail: str) -> None:
-        """The service called an upstream event handler."""
-        self._add("upstream", hub, event, url, status, latency, detail)
+    def upstream(
+        self, hub: str, event: str, url: str, status: int | None, latency: float, detail: str, conn: str | None
+    ) -> None:
+        """The service called an upstream event handler (``status`` ``None``: no answer; ``detail`` says why)."""
+        self._add("upstream", hub, event, url, status, latency, detail, conn)
 
     # -- reading (formats on demand) --
 
@@ -318,9 +320,9 @@ def _rest(out: dict[str, Any], method: str, path: str, hub: str, status: int, la
 
 
 def _upstream(
-    out: dict[str, Any], hub: str, event: str, url: str, status: int | None, latency: float, detail: str
+    out: dict[str, Any], hub: str, event: str, url: str, status: int | None, latency: float, detail: str, conn: Any
 ) -> None:
-    out.update(hub=hub, event=event, url=url, status=status, ms=round(latency * 1000, 3), detail=detail)
+    out.update(hub=hub, conn=conn, event=event, url=url, status=status, ms=round(latency * 1000, 3), detail=detail)
 
 
 # Frames in both directions share the kind "frame" (``dir`` tells them apart); a fan-out is a "delivery".

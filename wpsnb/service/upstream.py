@@ -256,13 +256,15 @@ class Upstream:
     ) -> tuple[int, str | None, bytes, str | None]:
         """POST one event: (status, Content-Type, body, ce-connectionState) or ``UpstreamError``."""
         url = setting.url(hub, event)
-        await self._check_allowed(setting, hub, origin)
-        http = self._client()
+        started, status, detail = time.perf_counter(), None, ""
         try:
+            await self._check_allowed(setting, hub, origin)
+            http = self._client()
             async with http.post(
                 url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=setting.timeout)
             ) as response:
                 answer = await _read_bounded(response)
+                status, detail = response.status, answer[:300].decode("utf-8", "replace")
                 return (
                     response.status,
                     response.headers.get("Content-Type"),
@@ -270,11 +272,19 @@ class Upstream:
                     response.headers.getall("ce-connectionState", [None])[-1],
                 )
         except asyncio.TimeoutError:
-            raise UpstreamError(
-                f"the event handler {url} did not answer the {event} event within {setting.timeout:g} s"
-            ) from None
+            detail = f"the event handler {url} did not answer the {event} event within {setting.timeout:g} s"
+            raise UpstreamError(detail) from None
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"the event handler {url} is unreachable for the {event} event: {exc}") from None
+            detail = f"the event handler {url} is unreachable for the {event} event: {exc}"
+            raise UpstreamError(detail) from None
+        except UpstreamError as exc:  # refused by the abuse-protection preflight
+            detail = str(exc)
+            raise
+        finally:
+            trace = self.service.trace
+            if trace is not None:
+                elapsed = time.perf_counter() - started
+                trace.upstream(hub, event, url, status, elapsed, detail, headers.get("ce-connectionId"))
 
     async def _check_allowed(self, setting: EventHandlerSetting, hub: str, origin: str) -> None:
         """Abuse protection: the handler must have allowed this service (preflight, cached)."""
