@@ -30,6 +30,7 @@ from .machine import describe, pin_to_cpu, raise_open_file_limit
 from .rest_send import RestSettings, run_rest_send
 from .results import print_table, write_results
 from .trace_overhead import run_trace_overhead
+from .upstream import UpstreamSettings, run_upstream
 from .widget_ingest import WidgetSettings, run_widget_ingest
 
 SERVER_CPU = 0
@@ -66,11 +67,13 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
         if quick
         else WidgetSettings(quiet_wait=wait)
     )
+    upstream = UpstreamSettings(events=600, rounds=2, quiet_wait=wait) if quick else UpstreamSettings(quiet_wait=wait)
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
         "trace": lambda: run_trace_overhead(fanout, server_cpu=SERVER_CPU),
         "latency": lambda: run_latency(latency, server_cpu=SERVER_CPU),
         "rest": lambda: run_rest_send(rest, server_cpu=SERVER_CPU),
+        "upstream": lambda: run_upstream(upstream, server_cpu=SERVER_CPU),
         "client": lambda: run_client_publish(client, server_cpu=SERVER_CPU),
         "widget": lambda: run_widget_ingest(widget, server_cpu=SERVER_CPU),
         "publish": lambda: _publish_overhead(quick),

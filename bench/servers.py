@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .machine import CpuTimes, pin_to_cpu, process_cpu, raise_open_file_limit, rss_bytes
 
@@ -32,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class ServerProcess:
     """A server under test in a child process; ``stop()`` (or leaving the ``with``) ends it."""
 
-    def __init__(self, kind: str, *, cpu: int | None = None, trace: bool = True):
+    def __init__(
+        self, kind: str, *, cpu: int | None = None, trace: bool = True, event_handlers: dict[str, Any] | None = None
+    ):
         if kind not in KINDS:
             raise ValueError(f"unknown server kind {kind!r}; use one of {', '.join(KINDS)}")
         self.kind = kind
@@ -41,6 +44,8 @@ class ServerProcess:
             command += ["--cpu", str(cpu)]
         if not trace:
             command.append("--no-trace")
+        if event_handlers:
+            command += ["--event-handlers", json.dumps(event_handlers)]
         self._process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self._process.stdout.readline()  # type: ignore[union-attr]
         if not line:
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--cpu", type=int, default=None, help="pin the server to this CPU")
     parser.add_argument("--no-trace", action="store_true", help="run the service with its trace recorder off")
+    parser.add_argument("--event-handlers", default=None, help="the service's event_handlers, as JSON")
     parser.add_argument(
         "--log-level",
         default=os.environ.get("BENCH_SERVER_LOG", "WARNING"),
@@ -102,7 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
         # No keepalive pings: the load generator's raw subscribers (wsraw.py) never answer them, and a round
         # that waits for a quiet machine leaves the other targets' sockets silent for longer than 30 s.
-        server = LocalService(port=0, trace=not args.no_trace, keepalive_interval=None)
+        handlers = json.loads(args.event_handlers) if args.event_handlers else None
+        server = LocalService(port=0, trace=not args.no_trace, keepalive_interval=None, event_handlers=handlers)
         started = {"port": server.port, "connection_string": server.connection_string}
     else:
         from .baseline_server import BaselineServer
