@@ -104,15 +104,8 @@ def test_async_client_threadsafe_view(make_client: MakeClient, group: str) -> No
 
 # ---- Client mirrors AsyncClient ------------------------------------------------------------------
 
-NOT_MIRRORED = {"build_send_to_group", "submit_threadsafe"}  # the publisher's old path, going away
-
-
 def public_methods(cls: type) -> dict[str, object]:
-    return {
-        name: member
-        for name, member in vars(cls).items()
-        if not name.startswith("_") and callable(member) and name not in NOT_MIRRORED
-    }
+    return {name: member for name, member in vars(cls).items() if not name.startswith("_") and callable(member)}
 
 
 def test_client_has_every_public_method_of_async_client_with_its_parameters() -> None:
