@@ -104,6 +104,7 @@ def test_async_client_threadsafe_view(make_client: MakeClient, group: str) -> No
 
 # ---- Client mirrors AsyncClient ------------------------------------------------------------------
 
+
 def public_methods(cls: type) -> dict[str, object]:
     return {name: member for name, member in vars(cls).items() if not name.startswith("_") and callable(member)}
 
