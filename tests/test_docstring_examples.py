@@ -28,6 +28,7 @@ WITHOUT_EXAMPLES = {
     "wpsnb.cli.__main__": "runs the command when executed as `python -m wpsnb.cli`; importing it does nothing",
     "wpsnb.cli.trace": "reads a running service's /trace endpoint (tests/cli runs it)",
     "wpsnb.client.connection": "AsyncClient needs a running service and an event loop (tests/client runs it)",
+    "wpsnb.client.link": "the sockets of a connected client: needs a running service (tests/client runs it)",
     "wpsnb.notebook.cell_scope": "keys widgets by the IPython cell running them: needs a kernel (tests/notebook)",
     "wpsnb.notebook.live_trace": "a widget watching a running service: needs a kernel (tests/notebook, tests/browser)",
     "wpsnb.notebook.live_widget": "a widget base class: needs a kernel's comms (tests/notebook)",
