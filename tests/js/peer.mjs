@@ -19,6 +19,12 @@
 //   {"cmd":"joinGroup"|"leaveGroup", "group", "ackId"?}    -> value {"ackId", "isDuplicated"}
 //   {"cmd":"sendToGroup", "group", "data", "dataType", "noEcho"?, "fireAndForget"?, "ackId"?}
 //   {"cmd":"sendEvent", "event", "data", "dataType", "fireAndForget"?, "ackId"?}
+//   {"cmd":"openGroupStream", "group", "streamId"?, "idleTimeoutInMs"?, "noEcho"?} -> value {"streamId"}
+//   {"cmd":"streamWrite", "streamId", "data", "dataType"}   -> value null once written
+//   {"cmd":"streamWriteMany", "streamId", "count", "prefix"} writes "<prefix><n>" (text) for n = 1..count
+//   {"cmd":"streamEnd", "streamId"} / {"cmd":"streamAbort", "streamId", "message", "userErrorCode"?}
+//   {"cmd":"onGroupStream", "handleFromStart"?, "groupNames"?, "idleTimeoutInMs"?} subscribes to inbound
+//                                                           streams (events "inbound-stream-*" below)
 //   {"cmd":"stop"}                                          -> value null, after the "stopped" event
 //   {"cmd":"server.getClientAccessToken", "userId"?, "roles"?, "groups"?} -> value {"url", "token", "baseUrl"}
 //   {"cmd":"server.sendToAll", "data", "dataType"}
@@ -32,7 +38,10 @@
 // Events:  {"event":"ready"} once the peer reads commands;
 //          "connected" {connectionId,userId}; "disconnected" {connectionId,message};
 //          "stopped"; "rejoin-group-failed" {group,message};
-//          "group-message" {group,fromUserId,dataType,data,sequenceId}; "server-message" {dataType,data,sequenceId};
+//          "group-message" {group,fromUserId,dataType,data,sequenceId,stream}; "server-message" {dataType,data,sequenceId};
+//          "stream-error" {streamId,name,message} (an outbound stream's onError);
+//          "inbound-stream-start" {group,streamId}; "inbound-stream-message" {group,streamId,dataType,data,
+//          streamSequenceId}; "inbound-stream-end" {group,streamId,error} (error null when it ended normally);
 //          "frame" {direction:"received"|"sent", text} for every WebSocket frame the client handles.
 import { parseArgs } from "node:util";
 import { createInterface } from "node:readline";
@@ -167,6 +176,7 @@ function createClient(command) {
       dataType: e.message.dataType,
       data: fromWire(e.message.data, e.message.dataType),
       sequenceId: e.message.sequenceId ?? null,
+      stream: e.message.stream ?? null,
     }),
   );
   created.on("server-message", (e) =>
@@ -182,6 +192,33 @@ function createClient(command) {
 function requireClient() {
   if (!client) throw new Error("the client is not started; send {\"cmd\":\"start\"} first");
   return client;
+}
+
+const outboundStreams = new Map();
+
+function requireStream(streamId) {
+  const stream = outboundStreams.get(streamId);
+  if (!stream) throw new Error(`no open outbound stream ${streamId}; send openGroupStream first`);
+  return stream;
+}
+
+// Reads one inbound group stream to its end, reporting every fragment as an event.
+async function readInboundStream(groupStream) {
+  const names = { group: groupStream.groupName, streamId: groupStream.streamId };
+  emit("inbound-stream-start", names);
+  try {
+    for await (const message of groupStream) {
+      emit("inbound-stream-message", {
+        ...names,
+        dataType: message.dataType,
+        data: fromWire(message.data, message.dataType),
+        streamSequenceId: message.stream?.streamSequenceId ?? null,
+      });
+    }
+    emit("inbound-stream-end", { ...names, error: null });
+  } catch (error) {
+    emit("inbound-stream-end", { ...names, error: describeError(error) });
+  }
 }
 
 function ackResult(result) {
@@ -221,6 +258,43 @@ const handlers = {
       { fireAndForget: command.fireAndForget ?? false, ackId: command.ackId },
     );
     return ackResult(result);
+  },
+  async openGroupStream(command) {
+    const stream = await requireClient().openGroupStream(command.group, {
+      streamId: command.streamId,
+      idleTimeoutInMs: command.idleTimeoutInMs,
+      noEcho: command.noEcho,
+    });
+    outboundStreams.set(stream.streamId, stream);
+    stream.onError((error) => emit("stream-error", { streamId: stream.streamId, name: error.name, message: error.message }));
+    return { streamId: stream.streamId };
+  },
+  async streamWrite(command) {
+    await requireStream(command.streamId).write(toWire(command.data, command.dataType), command.dataType);
+    return null;
+  },
+  async streamWriteMany(command) {
+    const stream = requireStream(command.streamId);
+    for (let n = 1; n <= command.count; n++) {
+      await stream.write(`${command.prefix}${n}`, "text");
+    }
+    return null;
+  },
+  async streamEnd(command) {
+    await requireStream(command.streamId).end();
+    return null;
+  },
+  async streamAbort(command) {
+    await requireStream(command.streamId).abort({ message: command.message, userErrorCode: command.userErrorCode });
+    return null;
+  },
+  async onGroupStream(command) {
+    requireClient().onGroupStream((groupStream) => void readInboundStream(groupStream), {
+      handleFromStart: command.handleFromStart,
+      groupNames: command.groupNames,
+      idleTimeoutInMs: command.idleTimeoutInMs,
+    });
+    return null;
   },
   async stop() {
     if (!client) return null;

@@ -115,6 +115,7 @@ async def test_a_reliable_session_resumes_only_over_its_reliable_subprotocol(
     # The refusal did not end the session: the real protocol can still recover it.
     async with connect_to(recovery_url(url, first.connected), [RELIABLE]) as ws:
         assert ws.subprotocol == RELIABLE
+        assert '"event":"connected"' in await asyncio.wait_for(ws.recv(), 5)  # the recovery announces itself
         await ws.send('{"type":"ping"}')
         assert "pong" in await asyncio.wait_for(ws.recv(), 5)
 
@@ -128,6 +129,7 @@ async def test_a_takeover_sends_the_old_socket_a_close_frame(local_service: Loca
                 await asyncio.wait_for(old.ws.recv(), 5)
         assert closed.value.rcvd is not None, "the old socket was cut without a close frame"
         assert closed.value.rcvd.code == 1008 and "recovered" in closed.value.rcvd.reason
+        assert '"event":"connected"' in await asyncio.wait_for(new.recv(), 5)  # the recovery announces itself
         await new.send('{"type":"ping"}')
         assert "pong" in await asyncio.wait_for(new.recv(), 5)  # the new socket is unaffected
 

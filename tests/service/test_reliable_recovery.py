@@ -38,9 +38,13 @@ async def attach(url: str, *, handshake: bool = True, **options: Any) -> WireCli
 
 
 async def recover(url: str, connected: dict[str, Any], **options: Any) -> WireClient:
-    """Recover a dropped session; the upgrade must echo the original subprotocol."""
+    """Recover a dropped session; the upgrade must echo the original subprotocol, and the service announces
+    the same connection again (with a fresh reconnection token) before it replays anything."""
     client = await attach(recovery_url(url, connected), handshake=False, **options)
     assert client.ws.response.headers["Sec-WebSocket-Protocol"] == RELIABLE
+    again = await client.recv()
+    assert (again["type"], again["event"], again["connectionId"]) == ("system", "connected", connected["connectionId"])
+    assert again["userId"] == connected["userId"] and again["reconnectionToken"]
     return client
 
 

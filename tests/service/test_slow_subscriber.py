@@ -193,6 +193,7 @@ async def test_stuck_reliable_subscriber_is_cut_and_recovers_every_message(bound
         recovery = f"{url}&awps_connection_id={connection_id}&awps_reconnection_token={connected['reconnectionToken']}"
         async with connect_to(recovery, [RELIABLE]) as ws:
             recovered = WireClient(ws)
+            assert (await recovered.recv())["event"] == "connected"  # the recovery announces the connection again
             replay = [await recovered.recv() for _ in published]
             assert [(f["sequenceId"], f["data"]) for f in replay] == list(enumerate(published, start=1))
             assert await recovered.until_pong() == []

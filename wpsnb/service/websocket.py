@@ -242,6 +242,12 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
     if previous is not None:  # the old socket has not noticed its drop yet
         previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
     socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit)  # type: ignore[arg-type]
+    # The spec lets a recovery announce the connection again (client-spec 1.2.4), and the JS client 1.1.0
+    # resumes its outbound group streams only when it hears `connected`; both SDKs only take the new token.
+    token_for_recovery = mint_reconnection_token(hub.service.access_key, session.connection_id)
+    socket.writer.send_text(
+        encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery)).encode("utf-8")
+    )
     hub.attach(session, socket)
     await _read_frames(ws, socket, session, None)
     return ws
