@@ -27,6 +27,7 @@ TUTORIAL = [
     "07-inspect-raw-frames",
     "08-reliable-delivery",
     "09-going-to-azure",
+    "10-handle-events",
 ]
 AZURE_VARIABLES = ("WebPubSubConnectionString", "WEBPUBSUB_CONNECTION_STRING")
 CELL_TIMEOUT = 90  # seconds per cell; a notebook whole takes a few seconds

@@ -1,6 +1,6 @@
 """The stored tutorial notebooks are clean, complete and listed: no outputs, no execution counts, no
-saved widget state, a python3 kernelspec (JupyterLab opens them without asking for a kernel), the nine
-steps in order, the service chosen in the first code cell, and each one listed in notebooks/README.md."""
+saved widget state, a python3 kernelspec (JupyterLab opens them without asking for a kernel), the
+numbered steps in order, the service chosen in the first code cell, and each one listed in notebooks/README.md."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ def _read(name: str) -> nbformat.NotebookNode:
     return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
 
 
-def test_the_tutorial_is_exactly_the_nine_numbered_steps() -> None:
+def test_the_tutorial_is_exactly_the_numbered_steps() -> None:
     stored = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
     assert stored == TUTORIAL
-    assert [int(name[:2]) for name in stored] == list(range(1, 10))
+    assert [int(name[:2]) for name in stored] == list(range(1, len(TUTORIAL) + 1))
     assert all(re.fullmatch(r"\d\d-[a-z0-9]+(-[a-z0-9]+)*", name) for name in stored)
 
 
