@@ -51,6 +51,7 @@ from ..protocol.messages import RELIABLE_PROTOCOL
 from ..web import css, widget_esm
 from .live_widget import LiveWidget, Record
 from .message_records import message_record, record_text
+from .snapshot import snapshot_html, snapshot_text
 
 SUMMARY_LINES = 5
 
@@ -105,6 +106,8 @@ class StreamView(LiveWidget):
         self._mergers: dict[str, HistoryMerger] = {}
         self._history_lock = threading.Condition()
         self._held_seq: dict[int, int | None] = {}
+        self._snapshot_id: str | None = None  # the snapshot output's display_id, once shown
+        self._snapshot_at: tuple[int, int] = (-2, -1)  # (last record index, count) it shows
         self.client, self._owns_client, self._token_groups = _attach_client(
             source, hub=hub, groups=self._groups, roles=roles, user_id=user_id, protocol=protocol,
             journal_size=journal_size, record_to=record_to, ask_history=group_history > 0,
@@ -121,6 +124,45 @@ class StreamView(LiveWidget):
         except BaseException:
             self.close()
             raise
+
+    # -- showing it (the widget, and a static snapshot for saved notebooks: see snapshot.py) --
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)
+        if self._snapshot_id is None:
+            self._snapshot_id = f"wpsnb-snapshot-{self._key}"
+            shell = get_ipython()
+            if shell is not None:
+                shell.events.register("post_run_cell", self._refresh_snapshot)
+        display(self._snapshot_bundle(), raw=True, display_id=self._snapshot_id)
+
+    def _snapshot_bundle(self) -> dict[str, str]:
+        records = self.feed.records()
+        self._snapshot_at = (records[-1]["i"] if records else -1, self._count)
+        summary = f"hub {self.hub} · groups {', '.join(self._joined) or '-'} · {self._count:,} messages"
+        return {
+            "text/html": snapshot_html(self._key, self.title, summary, records),
+            "text/plain": snapshot_text(self.title, summary, records),
+        }
+
+    def _refresh_snapshot(self, *_result: Any) -> None:
+        """Rewrite the snapshot output if there is news (after every cell run, and on close)."""
+        if self._snapshot_id is None:
+            return
+        self.feed.flush()
+        records = self.feed.records()
+        if (records[-1]["i"] if records else -1, self._count) == self._snapshot_at:
+            return
+        from IPython.display import update_display
+
+        try:
+            update_display(self._snapshot_bundle(), raw=True, display_id=self._snapshot_id)
+        except Exception:  # never break the user's cell for a snapshot
+            pass
 
     # -- what users call --
 
@@ -287,6 +329,16 @@ class StreamView(LiveWidget):
         self.feed.push(_SystemEvent(event, text, group, level))
 
     def _release(self) -> None:
+        if self._snapshot_id is not None:
+            self._refresh_snapshot()
+            try:
+                from IPython import get_ipython
+
+                shell = get_ipython()
+                if shell is not None:
+                    shell.events.unregister("post_run_cell", self._refresh_snapshot)
+            except ValueError:  # not registered (another shell)
+                pass
         with self._history_lock:
             self._history_lock.notify_all()  # the history timer sees _closed and ends
         for unsubscribe in self._unsubscribe:
