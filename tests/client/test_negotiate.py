@@ -211,3 +211,13 @@ def test_source_from_the_environment_takes_the_first_non_blank_variable(monkeypa
     monkeypatch.delenv("WEBPUBSUB_CONNECTION_STRING")
     with pytest.raises(InvalidSource, match="WebPubSubConnectionString nor WEBPUBSUB_CONNECTION_STRING"):
         Source.of(None)
+
+
+def test_wpsnb_negotiate_is_the_function_whatever_was_imported_first() -> None:
+    # The module holding it is wpsnb.source, so importing submodules first cannot shadow the function.
+    import subprocess
+    import sys
+
+    code = "import wpsnb.notebook, wpsnb.source, wpsnb; print(wpsnb.negotiate.__module__, callable(wpsnb.negotiate))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["wpsnb.source", "True"]
