@@ -35,6 +35,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008  # the session cannot continue: failed recovery, reliable backlog overflow
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_FRAME_BYTES
     INTERNAL_ERROR = 1011  # a simple client's user event with no event handler (as the emulator does)
+    TRY_AGAIN_LATER = 1013  # the watch page fell too far behind; it reloads
 
 
 # Close codes with which a client says goodbye for good; any other (or a dropped TCP connection)

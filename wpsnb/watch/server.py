@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 from ..notebook.feed import Feed, RateMeter
 from ..notebook.message_records import Record, message_record
 from ..protocol.history import DEFAULT_HISTORY_LINES
+from ..protocol.limits import CloseCode
 from ..protocol.names import is_loopback_host
 from ..source import describe_source
 from ..web import WEB_DIR, module_source
@@ -223,7 +224,7 @@ class WatchServer:
 
     async def _shutdown(self) -> None:
         for page in list(self._pages):
-            await page.socket.close(code=1001, message=b"the watch server is stopping")
+            await page.socket.close(code=CloseCode.GOING_AWAY, message=b"the watch server is stopping")
         if self._runner is not None:
             await self._runner.cleanup()
         asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
@@ -280,7 +281,9 @@ class WatchServer:
             if page in self._pages and not page.put(text):
                 log.info("wpsnb watch: a page fell %d messages behind; disconnecting it (it reloads)", PAGE_QUEUE)
                 self._pages.discard(page)
-                task = asyncio.ensure_future(page.socket.close(code=1013, message=b"too far behind; reload"))
+                task = asyncio.ensure_future(
+                    page.socket.close(code=CloseCode.TRY_AGAIN_LATER, message=b"too far behind; reload")
+                )
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
 
