@@ -27,6 +27,7 @@ from .fanout import FanoutSettings, run_fanout
 from .idle_memory import run_idle_memory
 from .latency import LatencySettings, run_latency
 from .machine import describe, pin_to_cpu, raise_open_file_limit
+from .outbound_flood import FloodSettings, run_outbound_flood
 from .rest_send import RestSettings, run_rest_send
 from .results import print_table, write_results
 from .trace_overhead import run_trace_overhead
@@ -78,6 +79,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
         "widget": lambda: run_widget_ingest(widget, server_cpu=SERVER_CPU),
         "publish": lambda: _publish_overhead(quick),
         "history": lambda: _history_replay(quick),
+        "flood": lambda: run_outbound_flood(FloodSettings(), server_cpu=SERVER_CPU),
         "memory": lambda: run_idle_memory(1_000 if quick else 10_000, server_cpu=SERVER_CPU),
     }
 

@@ -12,7 +12,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from wpsnb.service.writer import OPCODE_BINARY, OPCODE_TEXT, FrameWriter, frame_header
+from wpsnb.service.outbound_budget import OVER_BUDGET, OutboundBudget
+from wpsnb.service.writer import HANDOFF, OPCODE_BINARY, OPCODE_TEXT, FrameWriter, frame_header
 
 
 def parse_frames(stream: bytes) -> list[Frame]:
@@ -153,12 +154,12 @@ async def test_a_closing_transport_drops_the_queue(pair: SocketPair) -> None:
 
 
 async def test_overflow_callback_when_an_unread_backlog_passes_the_limit(pair: SocketPair) -> None:
-    overflows: list[int] = []
+    overflows: list[str] = []
     limit = 64 * 1024
     writer = FrameWriter(
         pair.transport,
         limit=limit,  # type: ignore[arg-type]
-        on_overflow=lambda: overflows.append(writer.backlog),
+        on_overflow=overflows.append,
     )
     chunk = b"x" * 8192
     ticks = 0
@@ -167,15 +168,68 @@ async def test_overflow_callback_when_an_unread_backlog_passes_the_limit(pair: S
         await next_tick()
         ticks += 1
     assert overflows, "the writer never noticed the peer stopped reading"
-    assert len(overflows) == 1
-    # The bound held: the transport had passed the limit by less than one tick's writes.
-    assert limit < pair.transport.get_write_buffer_size() <= limit + len(chunk) + 4
+    assert len(overflows) == 1 and "not reading" in overflows[0]
+    assert ticks * len(chunk) > limit, "cut before the backlog reached the limit"
+    # The transport never held more than the hand-off size plus one frame: the rest stayed queued.
+    assert pair.transport.get_write_buffer_size() <= HANDOFF + len(chunk) + 4
     assert writer.closed
     written = len(pair.transport.writelines_calls)
     writer.send_text(chunk)
     await next_tick()
     assert len(pair.transport.writelines_calls) == written, "nothing more is written after an overflow"
     assert overflows == [overflows[0]], "the callback runs once"
+
+
+async def test_frames_for_a_peer_that_does_not_read_stay_queued_not_copied(pair: SocketPair) -> None:
+    writer = FrameWriter(pair.transport, limit=64 * 1024 * 1024)  # type: ignore[arg-type]
+    message = bytes(range(256)) * 1024  # 256 KiB, shared by every send below
+    for _ in range(40):  # 10 MiB promised to a peer that does not read
+        writer.send_text_pieces(message, b"}")
+        await next_tick()
+    buffered = pair.transport.get_write_buffer_size()
+    assert buffered <= HANDOFF + len(message) + 11, f"the transport copied {buffered} bytes"
+    assert writer.backlog > 8 * 1024 * 1024, "the frames are held by the writer"
+    # When the peer reads again, every frame arrives whole and in order (the writer polls its transport).
+    frames = parse_frames(await pair.received(40 * (len(message) + 1 + 10)))  # 10-byte headers
+    assert [f.data for f in frames] == [message + b"}"] * 40
+    assert writer.backlog == 0
+
+
+async def test_the_service_budget_closes_the_largest_holders_not_a_reader(pair: SocketPair) -> None:
+    loop = asyncio.get_running_loop()
+    budget = OutboundBudget(1024 * 1024)
+    cut: dict[str, str] = {}
+    stalled = []
+    for name in ("a", "b", "c"):
+        ours, peer = socket.socketpair()
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+        stalled.append((transport, peer))
+        writer = FrameWriter(
+            transport,
+            budget=budget,
+            on_overflow=lambda reason, name=name: cut.setdefault(name, reason),  # type: ignore[misc]
+        )
+        stalled[-1] += (writer,)  # type: ignore[assignment]
+    reader = FrameWriter(pair.transport, budget=budget, on_overflow=lambda reason: cut.setdefault("reader", reason))  # type: ignore[arg-type]
+    message = b"m" * 100_000
+    received = 0
+    for round_ in range(12):
+        for _, _, writer in stalled:  # type: ignore[misc]
+            writer.send_text(message)
+        if round_ < 3:
+            stalled[0][2].send_text(message)  # type: ignore[index]  # "a" is promised the most
+        reader.send_text(message)
+        await next_tick()
+        received += len(await pair.received(len(message) + 10))  # the reader keeps up
+    await asyncio.sleep(0.05)
+    assert "reader" not in cut
+    assert "a" in cut and OVER_BUDGET in cut["a"], cut
+    assert len(cut) >= 2 and budget.total <= budget.limit, (cut, budget.total)
+    for transport, peer, _ in stalled:  # type: ignore[misc]
+        transport.abort()
+        peer.close()
 
 
 async def test_a_burst_larger_than_the_limit_to_a_reading_peer_is_written_whole(pair: SocketPair) -> None:

@@ -422,15 +422,18 @@ class Envelope:
     (b'{"a":1}', False)
     """
 
-    __slots__ = ("prefix", "plain", "raw", "raw_is_binary", "data_type", "size", "expires_at")
+    __slots__ = ("prefix", "raw", "raw_is_binary", "data_type", "size", "expires_at")
+
+    # What follows ``prefix`` in a plain-protocol frame. Writers send ``prefix`` and this as two
+    # pieces, so plain and reliable recipients alike share the one copy of the message's bytes.
+    PLAIN_TAIL = b"}"
 
     def __init__(self, prefix: bytes, raw: bytes, raw_is_binary: bool, data_type: str):
         self.prefix = prefix
-        self.plain = prefix + b"}"
         self.raw = raw
         self.raw_is_binary = raw_is_binary
         self.data_type = data_type
-        self.size = len(self.plain)
+        self.size = len(prefix) + 1
         self.expires_at: float | None = None  # monotonic time after which a recovery no longer replays it (TTL)
 
     @classmethod
@@ -467,6 +470,11 @@ class Envelope:
                 head += ',"fromUserId":' + _encode_string(from_user_id)
         head += ',"dataType":"' + data_type + '","data":' + data_json + extra
         return cls(head.encode("utf-8"), raw, raw_is_binary, data_type)
+
+    @property
+    def plain(self) -> bytes:
+        """The whole plain-protocol frame, joined (a copy; the send path uses the two pieces)."""
+        return self.prefix + self.PLAIN_TAIL
 
     def frame(self, sequence_id: int | None) -> bytes:
         """The JSON frame for one recipient; ``sequence_id`` only on reliable connections."""

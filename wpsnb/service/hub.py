@@ -35,6 +35,7 @@ from ..protocol.permissions import Permissions
 from ..protocol.reliable import OutboxOverflow, ReliableOutbox
 from ..protocol.service_session import SessionState, check_move
 from .group_streams import end_all_streams
+from .outbound_budget import DEFAULT_OUTBOUND_BUDGET, OutboundBudget
 from .writer import DEFAULT_LIMIT, FrameWriter
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class Session:
     def _deliver_plain(self, envelope: Envelope) -> None:
         socket = self.socket
         if socket is not None:
-            socket.writer.send_text(envelope.plain)
+            socket.writer.send_text_pieces(envelope.prefix, Envelope.PLAIN_TAIL)
 
     def _deliver_raw(self, envelope: Envelope) -> None:
         socket = self.socket
@@ -428,7 +429,8 @@ class Service:
     ``send_buffer_limit`` bounds each connection's unsent bytes (see :class:`~.writer.FrameWriter`);
     ``trace`` records what the service sees (see :mod:`.trace`), ``None`` turns tracing off;
     ``keepalive_interval``: seconds a connection may stay silent before it is pinged (it is closed if the
-    pong does not come within half that), ``None`` for no pings.
+    pong does not come within half that), ``None`` for no pings; ``outbound_budget``: unsent bytes over all
+    connections before the largest holders are closed (see :mod:`.outbound_budget`), ``None`` for no bound.
     """
 
     def __init__(
@@ -440,12 +442,14 @@ class Service:
         send_buffer_limit: int = DEFAULT_LIMIT,
         trace: TraceRecorder | None = None,
         keepalive_interval: float | None = KEEPALIVE_INTERVAL,
+        outbound_budget: int | None = DEFAULT_OUTBOUND_BUDGET,
     ):
         self.access_key = access_key
         self.trace = trace  # None: tracing off
         self.recovery_window = recovery_window
         self.send_buffer_limit = send_buffer_limit
         self.keepalive_interval = keepalive_interval
+        self.outbound = OutboundBudget(outbound_budget)
         self.hubs: dict[str, Hub] = {}
         self._schedule = schedule
         self.upstream: Upstream | None = None  # event handlers (wpsnb.service.upstream), if configured

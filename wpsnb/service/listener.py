@@ -38,6 +38,10 @@ log = logging.getLogger("wpsnb.service")
 HANDSHAKE_TIMEOUT = 15.0  # seconds from accept() to a complete HTTP request (and between keep-alive requests)
 LOG_INTERVAL = 10.0  # seconds between two log lines about the same kind of failure
 ACCEPT_RETRY_DELAY = 0.5  # seconds without accepting after accept() ran out of descriptors
+# The kernel's send buffer per connection (it doubles this for bookkeeping). Left to autotuning it grows
+# to 4 MiB on Linux, and filling that for every subscriber that stopped reading costs the service a
+# kernel copy of each byte; readers that keep up on loopback or a LAN never need more.
+SEND_BUFFER = 256 * 1024
 ACCEPT_BATCH = 128  # connections accepted per readiness event, so one burst cannot starve the loop
 # accept() failures that mean "this process is out of something", not "this connection is bad".
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -142,6 +146,7 @@ class ListeningSite(web.BaseSite):
                     return
                 raise
             conn.setblocking(False)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             task = loop.create_task(loop.connect_accepted_socket(server, conn))
             self._handshakes.add(task)
             task.add_done_callback(self._handshakes.discard)

@@ -29,6 +29,7 @@ from ..protocol.tokens import ConnectionString, access_key_problem, generate_acc
 from .app import build_app
 from .hub import KEEPALIVE_INTERVAL, RECOVERY_WINDOW, Service
 from .listener import HANDSHAKE_TIMEOUT, ListeningSite, quiet_http_logger
+from .outbound_budget import DEFAULT_OUTBOUND_BUDGET
 from .trace import DEFAULT_CAPACITY, TraceRecorder
 from .upstream import Upstream
 from .writer import DEFAULT_LIMIT
@@ -49,7 +50,8 @@ class LocalService:
     (``True``; a number: how many events to keep; ``False``: off).
     ``handshake_timeout``: seconds an HTTP connection may take to send a complete request (and may stay
     idle between REST requests); ``keepalive_interval``: seconds of silence before a WebSocket is pinged
-    (closed if no pong comes within half that; ``None``: never). docs/limits.md lists every limit.
+    (closed if no pong comes within half that; ``None``: never); ``outbound_budget``: unsent bytes over all
+    connections before those holding the most are closed (``None``: no bound). docs/limits.md lists them all.
     ``event_handlers``: the hubs' upstream event handlers, as Azure's hub settings say them
     (``{"chat": [{"url_template": "http://127.0.0.1:3000/api/webpubsub/hubs/{hub}/", "user_event_pattern": "*",
     "system_events": ["connect", "connected", "disconnected"]}]}``), or a handler started with
@@ -66,6 +68,7 @@ class LocalService:
         send_buffer_limit: int = DEFAULT_LIMIT,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         keepalive_interval: float | None = KEEPALIVE_INTERVAL,
+        outbound_budget: int | None = DEFAULT_OUTBOUND_BUDGET,
         trace: bool | int = True,
         event_handlers: Mapping[str, Any] | None = None,
         start: bool = True,
@@ -82,6 +85,7 @@ class LocalService:
             recovery_window=recovery_window,
             send_buffer_limit=send_buffer_limit,
             keepalive_interval=keepalive_interval,
+            outbound_budget=outbound_budget,
             trace=recorder,
         )
         self.handshake_timeout = handshake_timeout

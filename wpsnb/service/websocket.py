@@ -36,6 +36,7 @@ from ..protocol.tokens import (
 from .aiohttp_internals import guard_client_frames, pending_upgrade_bytes
 from .dispatch import dispatch
 from .hub import Hub, Service, Session
+from .outbound_budget import OVER_BUDGET, OutboundBudget
 from .writer import DEFAULT_LIMIT, FrameWriter
 
 log = logging.getLogger("wpsnb.service")
@@ -56,10 +57,16 @@ class ClientSocket:
 
     __slots__ = ("ws", "writer", "closing", "_transport", "_tasks")
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, limit: int = DEFAULT_LIMIT):
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        limit: int = DEFAULT_LIMIT,
+        budget: OutboundBudget | None = None,
+    ):
         self.ws = ws
         self._transport = transport
-        self.writer = FrameWriter(transport, limit=limit, on_overflow=self._overflowed)
+        self.writer = FrameWriter(transport, limit=limit, on_overflow=self._overflowed, budget=budget)
         self.closing = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -78,18 +85,17 @@ class ClientSocket:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _overflowed(self) -> None:
-        log.warning(
-            "dropping a connection whose send backlog passed %d bytes: the client is not reading "
-            "(a reliable client can recover and gets its unacknowledged messages again)",
-            self.writer.limit,
-        )
+    def _overflowed(self, reason: str) -> None:
+        # The client is not reading, so a close frame would never be read either: drop the TCP
+        # connection (a reliable client recovers and gets its unacknowledged messages again).
+        level = logging.INFO if reason == OVER_BUDGET else logging.WARNING
+        log.log(level, "dropping the connection from %s: %s", self._transport.get_extra_info("peername"), reason)
         self.abort()
 
     def abort(self) -> None:
         """Drop the TCP connection at once, without a close frame."""
         self.closing = True
-        self.writer.closed = True
+        self.writer.discard()
         self._transport.abort()
 
 
@@ -174,7 +180,7 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
     ws = await _upgrade(request, echo, service)
     if ws.closed:
         return ws
-    socket = ClientSocket(ws, request.transport, service.send_buffer_limit)  # type: ignore[arg-type]
+    socket = ClientSocket(ws, request.transport, service.send_buffer_limit, service.outbound)  # type: ignore[arg-type]
     session = Session(
         hub,
         user_id=user_id,
@@ -241,7 +247,7 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.S
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
         previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
-    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit)  # type: ignore[arg-type]
+    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit, hub.service.outbound)  # type: ignore[arg-type]
     # The spec lets a recovery announce the connection again (client-spec 1.2.4), and the JS client 1.1.0
     # resumes its outbound group streams only when it hears `connected`; both SDKs only take the new token.
     token_for_recovery = mint_reconnection_token(hub.service.access_key, session.connection_id)
@@ -310,7 +316,7 @@ async def _read_frames(
         if trace is not None:
             trace.socket_closed(session, ws.close_code, why, by)
         socket.closing = True
-        socket.writer.closed = True
+        socket.writer.discard()
         if session.socket is socket and session.state is SessionState.CONNECTED:
             if final:
                 hub.end_session(session, why, code=None)

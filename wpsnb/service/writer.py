@@ -1,19 +1,27 @@
-"""Per-connection outbound queue: coalesced socket writes with a bound.
+"""Per-connection outbound queue: coalesced socket writes, frames shared between connections, a bound.
 
 Writing one WebSocket frame per delivered message spends most of the CPU in the kernel's send
-path (docs/send-path.md). Instead every connection queues the frames it is given and
-writes them all with one ``transport.writelines()`` per event-loop tick. The frames are built here
-(server-to-client frames are unmasked and uncompressed), so this bypasses aiohttp's own writer;
-aiohttp still writes pongs and close frames itself, which is safe because neither side yields
-to the event loop in the middle of a frame.
+path (docs/send-path.md). Instead every connection queues the frames it is given and writes them
+with one ``transport.writelines()`` per event-loop tick. The frames are built here (server-to-client
+frames are unmasked and uncompressed), so this bypasses aiohttp's own writer; aiohttp still writes
+pings, pongs and close frames itself, which is safe because the writer only ever hands the
+transport whole frames.
 
-The bound: a subscriber that does not read makes its transport buffer grow. When, at a flush,
-the bytes earlier flushes left unsent pass ``limit``, the writer stops writing, drops what it
-holds and calls ``on_overflow`` (the service then aborts that one connection; reliable clients
-recover and get their unacknowledged messages replayed). Frames queued within one tick do not
-count: a burst, or a recovery replay (bounded by the reliable outbox, possibly larger than
-``limit``), is written whole to a client that is keeping up. Nobody else waits for a slow
-subscriber.
+Sharing: a queued frame is its header plus references to the message's bytes (shared by every
+recipient of a fan-out, see :class:`~wpsnb.protocol.json_codec.Envelope`). The transport copies
+what it cannot send at once into a buffer of its own, so the writer gives it more only while that
+buffer is under :data:`HANDOFF` bytes; the rest stays queued as references, and the writer looks
+again on the next tick it is given frames, or after a short poll (2 ms, backing off to 100 ms while
+nothing drains). A subscriber that stops reading therefore costs the service about one frame's
+copy, not one copy of every message.
+
+The bounds: when, at a flush, the bytes earlier flushes left unsent (queued here or in the
+transport) pass ``limit``, the writer drops what it holds and calls ``on_overflow`` (the service
+aborts that one connection; reliable clients recover and get their unacknowledged messages
+replayed). Frames queued within one tick do not count: a burst, or a recovery replay (bounded by
+the reliable outbox, possibly larger than ``limit``), is written whole to a client that keeps up.
+Every writer also reports what it holds to the service's :class:`~.outbound_budget.OutboundBudget`,
+which closes the largest holders when the sum over all connections passes its limit.
 
 Example (over a real socket pair; in the service the transport is the WebSocket's TCP connection)::
 
@@ -37,10 +45,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from struct import Struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .outbound_budget import OutboundBudget
 
 OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
 DEFAULT_LIMIT = 8 * 1024 * 1024
+HANDOFF = 64 * 1024  # bytes the transport may buffer (copies) before the writer keeps frames itself
+POLL_FIRST = 0.002  # seconds until a writer holding frames looks at its transport again
+POLL_MAX = 0.1
+_SEPARATE_WRITES = 64 * 1024  # a frame this large is written piece by piece, not joined (a copy) first
+_EMPTY = b""
 
 _LEN16 = Struct("!BBH")
 _LEN64 = Struct("!BBQ")
@@ -72,7 +89,11 @@ def _text_header(length: int) -> bytes:
 
 
 class FrameWriter:
-    """Queues frames for one WebSocket and flushes them once per event-loop tick."""
+    """Queues frames for one WebSocket and flushes them once per event-loop tick.
+
+    The queue holds three entries per frame — header, then the payload in two pieces (the second
+    often empty) — so frames can be handed to the transport whole without parsing anything.
+    """
 
     __slots__ = (
         "_transport",
@@ -81,6 +102,13 @@ class FrameWriter:
         "_queued_bytes",
         "_queued_frames",
         "_scheduled",
+        "_held",
+        "_poll",
+        "_poll_delay",
+        "_last_buffered",
+        "_reported",
+        "_budget",
+        "draining",
         "limit",
         "closed",
         "_on_overflow",
@@ -93,8 +121,9 @@ class FrameWriter:
         transport: asyncio.Transport,
         *,
         limit: int = DEFAULT_LIMIT,
-        on_overflow: Callable[[], None] | None = None,
+        on_overflow: Callable[[str], None] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        budget: OutboundBudget | None = None,
     ):
         self._transport = transport
         self._loop = loop or asyncio.get_running_loop()
@@ -102,6 +131,13 @@ class FrameWriter:
         self._queued_bytes = 0
         self._queued_frames = 0
         self._scheduled = False
+        self._held = 0  # payload bytes still queued after the last flush (they count towards the bounds)
+        self._poll: asyncio.TimerHandle | None = None
+        self._poll_delay = POLL_FIRST
+        self._last_buffered = 0
+        self._reported = 0  # what the budget was last told this writer holds
+        self._budget = budget
+        self.draining = True  # False while the transport's buffer does not shrink between two looks
         self.limit = limit
         self.closed = False
         self._on_overflow = on_overflow
@@ -120,6 +156,7 @@ class FrameWriter:
         queue = self._queue
         queue.append(header)
         queue.append(payload)
+        queue.append(_EMPTY)
         self._queued_bytes += length
         self._queued_frames += 1
         if not self._scheduled:
@@ -129,8 +166,8 @@ class FrameWriter:
     def send_text_pieces(self, head: bytes, tail: bytes) -> None:
         """Queue one text frame whose payload is ``head + tail``, without joining them.
 
-        The reliable fan-out sends each recipient the message's shared bytes (``head``) and its
-        own few bytes (``tail``, the sequenceId): no per-recipient copy of the message.
+        A fan-out sends each recipient the message's shared bytes (``head``) and a few bytes of its
+        own or of its protocol (``tail``: the reliable sequenceId, or the plain frame's closing brace).
         """
         if self.closed:
             return
@@ -159,6 +196,7 @@ class FrameWriter:
         queue = self._queue
         queue.append(frame_header(opcode, length))
         queue.append(payload)
+        queue.append(_EMPTY)
         self._queued_bytes += length
         self._queued_frames += 1
         if not self._scheduled:
@@ -166,24 +204,83 @@ class FrameWriter:
             self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Write everything queued with one system call (normally called by the loop)."""
+        """Hand queued frames to the transport (normally called by the loop)."""
         self._scheduled = False
-        if self.closed or not self._queue:
+        if self.closed:
             return
         transport = self._transport
         if transport.is_closing():
             self._drop()
             return
-        if transport.get_write_buffer_size() > self.limit:
-            self._overflow()
-            return
+        buffered = transport.get_write_buffer_size()
         queue = self._queue
-        self.frames_sent += self._queued_frames
-        self.bytes_sent += self._queued_bytes
-        self._queue = []
-        self._queued_bytes = 0
-        self._queued_frames = 0
-        transport.writelines(queue)
+        if not queue:
+            if self._reported:
+                self._settle(buffered)
+            return
+        if buffered + self._held > self.limit:
+            self._overflow(f"its send backlog passed {self.limit} bytes: the client is not reading")
+            return
+        if not buffered and not self._held and self._queued_bytes <= HANDOFF:
+            # The common case, as cheap as it gets: everything in one writelines (one system call).
+            self.frames_sent += self._queued_frames
+            self.bytes_sent += self._queued_bytes
+            self._queue = []
+            self._queued_bytes = 0
+            self._queued_frames = 0
+            transport.writelines(queue)
+            return
+        self._hand_off(buffered)
+
+    def _hand_off(self, buffered: int) -> None:
+        """Give the transport whole frames while its own buffer is small; keep the rest as references."""
+        transport, queue, budget = self._transport, self._queue, self._budget
+        count, index = len(queue), 0
+        while index < count and buffered < HANDOFF:
+            start, size = index, 0
+            room = HANDOFF - buffered
+            while index < count:
+                length = len(queue[index + 1]) + len(queue[index + 2])
+                if index > start and size + length > room:
+                    break
+                if length > room and budget is not None and budget.over:
+                    break  # a large copy while the service is over budget: wait for the budget's verdict
+                size += length
+                index += 3
+            if index == start:
+                break
+            frames = (index - start) // 3
+            if frames == 1 and size >= _SEPARATE_WRITES:
+                for piece in queue[start:index]:
+                    if piece:
+                        transport.write(piece)
+            else:
+                transport.writelines(queue[start:index])
+            self.frames_sent += frames
+            self.bytes_sent += size
+            self._queued_frames -= frames
+            self._queued_bytes -= size
+            buffered = transport.get_write_buffer_size()
+        self._queue = queue[index:] if index < count else []
+        self._held = self._queued_bytes
+        self._settle(buffered)
+
+    def _settle(self, buffered: int) -> None:
+        """Report what is still held, and look again later while anything is."""
+        self.draining = buffered < self._last_buffered or buffered == 0
+        self._last_buffered = buffered
+        backlog = buffered + self._held
+        if self._budget is not None and (backlog or self._reported):
+            self._reported = backlog
+            self._budget.update(self, backlog)
+        if backlog and self._poll is None:
+            delay = self._poll_delay = POLL_FIRST if self.draining else min(self._poll_delay * 2, POLL_MAX)
+            self._poll = self._loop.call_later(delay, self._polled)
+
+    def _polled(self) -> None:
+        self._poll = None
+        if not self._scheduled:
+            self.flush()
 
     @property
     def backlog(self) -> int:
@@ -191,17 +288,36 @@ class FrameWriter:
         return self._queued_bytes + self._transport.get_write_buffer_size()
 
     def stop(self) -> None:
-        """Flush what is queued, then accept nothing more (before a close frame is written)."""
-        self.flush()
-        self.closed = True
+        """Hand everything queued to the transport, then accept nothing more (before a close frame)."""
+        if not self.closed and self._queue and not self._transport.is_closing():
+            queue = self._queue
+            self.frames_sent += self._queued_frames
+            self.bytes_sent += self._queued_bytes
+            self._transport.writelines(queue)
+        self._drop()
+
+    def discard(self) -> None:
+        """Drop what is queued and accept nothing more (the connection is gone)."""
+        self._drop()
+
+    def over_budget(self, reason: str) -> None:
+        """Called by the service's outbound budget: this connection is one of the largest holders."""
+        self._overflow(reason)
 
     def _drop(self) -> None:
         self._queue = []
         self._queued_bytes = 0
         self._queued_frames = 0
+        self._held = 0
         self.closed = True
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
+        if self._reported and self._budget is not None:
+            self._reported = 0
+            self._budget.update(self, 0)
 
-    def _overflow(self) -> None:
+    def _overflow(self, reason: str) -> None:
         self._drop()
         if self._on_overflow is not None:
-            self._on_overflow()
+            self._on_overflow(reason)
