@@ -3,17 +3,19 @@ log records with their level, a chart of a published metric, and a second page o
 shows the history too.
 
 A publisher (``wpsnb.publishing.Publisher`` and a ``LogHandler``: what ``%%publish`` uses) writes to a
-group of the local service *before* the watch server starts, so the first page's lines come from the
-history protocol; later lines are live. The server is :class:`wpsnb.watch.WatchServer`.
+group of the local service *before* ``wpsnb watch`` starts (a separate process, as a user runs it),
+so the first page's lines come from the history protocol; later lines are live.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,9 @@ from playwright.sync_api import expect
 from wpsnb import LogHandler
 from wpsnb.publishing import Publisher
 from wpsnb.watch import WatchServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from cli_helpers import Background
 
 pytestmark = pytest.mark.browser
 HUB = "watch"
@@ -66,14 +71,17 @@ def watch(page: Any, url: str) -> Any:
     return view
 
 
-def test_the_watch_page_shows_history_live_lines_progress_levels_and_metrics(
+def test_wpsnb_watch_shows_history_live_lines_progress_levels_and_metrics(
     local_service, training, page, context, artifact_path
 ):
     run, log = training
     publish_epoch_1(run, log)
-    with WatchServer(local_service, "train", hub=HUB) as server:
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", server.url)
-        view = watch(page, server.url)
+    command = Background("watch", "train", "--hub", HUB, "--connection-string", local_service.connection_string)
+    try:
+        url = command.wait_for(r"open (http://127\.0\.0\.1:\d+/)").group(1)
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        view = watch(page, url)
         expect(view.locator(".wpsnb-header")).to_contain_text("group train · hub watch")
 
         # History: what was published before the server started, in order, none twice.
@@ -118,7 +126,7 @@ def test_the_watch_page_shows_history_live_lines_progress_levels_and_metrics(
 
         # A second page opened later shows the history too (the server's records, replayed).
         second = context.new_page()
-        other = watch(second, server.url)
+        other = watch(second, url)
         expect(other.locator(".wpsnb-message", has_text="epoch 1 starting")).to_have_count(1)
         expect(other.locator(".wpsnb-message", has_text="epoch 2 live line")).to_have_count(1)
         expect(other.locator(".wpsnb-message", has_text=re.compile(r"\d+% \|"))).to_have_count(2)
@@ -128,9 +136,14 @@ def test_the_watch_page_shows_history_live_lines_progress_levels_and_metrics(
         for shown in (view, other):
             expect(shown.locator(".wpsnb-message", has_text="epoch 3 seen by both")).to_have_count(1)
 
-        # Nothing comes from outside the server: every request the page made went to it.
-        with urllib.request.urlopen(server.url + "health", timeout=5) as answer:
+        # Nothing came from anywhere else (no CDN): every request the page made went to the server.
+        assert requested and all(
+            address.startswith(url.replace("http", "ws", 1)) or address.startswith(url) for address in requested
+        ), requested
+        with urllib.request.urlopen(url + "health", timeout=5) as answer:
             assert b'"pages": 2' in answer.read()
+    finally:
+        assert command.interrupt() == 0
 
 
 def test_binding_another_address_warns(local_service) -> None:
