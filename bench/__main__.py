@@ -80,6 +80,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
         "publish": lambda: _publish_overhead(quick),
         "history": lambda: _history_replay(quick),
         "flood": lambda: run_outbound_flood(FloodSettings(), server_cpu=SERVER_CPU),
+        "watch": lambda: _watch_latency(quick),
         "memory": lambda: run_idle_memory(1_000 if quick else 10_000, server_cpu=SERVER_CPU),
     }
 
@@ -96,6 +97,13 @@ async def _history_replay(quick: bool) -> Rows:
     from . import history_replay
 
     return await asyncio.to_thread(history_replay.run, quick)
+
+
+async def _watch_latency(quick: bool) -> Rows:
+    """``print()`` in a kernel to the line in a watch page's DOM (``bench/watch_latency.py``)."""
+    from . import watch_latency
+
+    return await asyncio.to_thread(watch_latency.run, quick)
 
 
 async def run_all(names: list[str], quick: bool) -> tuple[Rows, list[str]]:
