@@ -36,7 +36,7 @@ HUB = "watch"
 def training(local_service) -> Iterator[tuple[Publisher, logging.Logger]]:
     """A training run's publisher and logger on group ``train``, kept open (they answer history requests)."""
     run = Publisher("train", local_service, hub=HUB, user_id="trainer").start()
-    log = logging.getLogger(f"train.{time.monotonic_ns()}")
+    log = logging.getLogger("train")
     log.propagate = False
     log.setLevel(logging.INFO)
     handler = LogHandler("train", source=local_service, hub=HUB, user_id="trainer")
@@ -96,7 +96,7 @@ def test_wpsnb_watch_shows_history_live_lines_progress_levels_and_metrics(
 
         # Log records read `time LEVEL logger: message`, with their level.
         warning = view.locator(".wpsnb-log-record[data-level='WARNING'] .wpsnb-record")
-        expect(warning).to_contain_text(re.compile(r"^WARNING train\.\d+: loss is high"))
+        expect(warning).to_contain_text(re.compile(r"^WARNING train: loss is high"))
         expect(view.locator(".wpsnb-log-record[data-level='ERROR']")).to_have_class(re.compile("wpsnb-row-ERROR"))
         expect(view.locator(".wpsnb-message", has_text="history-request")).to_have_count(0)
 
@@ -114,6 +114,7 @@ def test_wpsnb_watch_shows_history_live_lines_progress_levels_and_metrics(
         expect(view.locator(".wpsnb-message", has_text="live bar").locator(".wpsnb-text")).to_have_text(
             "100% |live bar done"
         )
+        page.set_viewport_size({"width": 1100, "height": 400})
         page.screenshot(path=artifact_path("watch-page.png"))
 
         # The chart of a published metric: loss against step (from the log record's extra and the JSON).
