@@ -25,6 +25,7 @@ _PUBLIC = {
     "Client": "wpsnb.client",
     "AsyncClient": "wpsnb.client",
     "WebPubSubError": "wpsnb.errors",
+    "full_traceback": "wpsnb.errors",
     "StreamView": "wpsnb.notebook",
     "FrameInspector": "wpsnb.notebook",
     "LiveTrace": "wpsnb.notebook",

@@ -15,6 +15,9 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -32,6 +35,33 @@ class WebPubSubError(Exception):
         super().__init__(message)
         if name is not None:
             self.name = name
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of the traceback: the message is what the user can act on, and the
+        # frames are wpsnb's own (client, loop, futures). WPSNB_DEBUG=1 or wpsnb.full_traceback() shows them.
+        if os.environ.get("WPSNB_DEBUG"):
+            return traceback.format_exception(type(self), self, self.__traceback__)
+        text = " ".join(str(self).split())
+        line = text if text.startswith(self.name) else f"{self.name}: {text}"
+        return [line, "(wpsnb.full_traceback() shows where it was raised)"]
+
+
+def full_traceback(error: BaseException | None = None) -> None:
+    """Print the full traceback of ``error`` (default: the last one a notebook cell raised).
+
+    >>> try:
+    ...     raise WebPubSubError("no", name="Forbidden")
+    ... except WebPubSubError as error:
+    ...     full_traceback(error)   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    wpsnb.errors.WebPubSubError: no
+    """
+    error = error if error is not None else getattr(sys, "last_value", None)
+    if error is None:
+        print("no error to show: nothing has been raised in this session yet")
+        return
+    print("".join(traceback.format_exception(type(error), error, error.__traceback__)), end="")
 
 
 class InvalidSource(WebPubSubError, ValueError):

@@ -80,8 +80,13 @@ def test_a_training_cell_reaches_watchers_with_bars_history_and_quiet_wpsnb_logs
         TRAINING_CELL,
         "%%publish train\nprint('a later cell')",
         f"%%publish elsewhere --source '{DEAD}'\nprint('the cell ran anyway')",
+        "import re, wpsnb\n"
+        "wrong = re.sub(r'AccessKey=[^;]+', 'AccessKey=' + 'w' * 44, os.environ['WebPubSubConnectionString'])\n"
+        "wpsnb.Client(wrong).connect()",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
+    notebook.cells[-1].metadata["tags"] = ["raises-exception"]
+    notebook.cells[-1].source = "import os\n" + notebook.cells[-1].source
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     runner = NotebookClient(
         notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -100,6 +105,7 @@ def test_a_training_cell_reaches_watchers_with_bars_history_and_quiet_wpsnb_logs
             runner.execute_cell(notebook.cells[3], 3)
             tail.wait_for(r"a later cell\n")
             runner.execute_cell(notebook.cells[4], 4)
+            runner.execute_cell(notebook.cells[5], 5)
             time.sleep(0.5)  # anything printed twice would arrive by now
     finally:
         raw.terminate()
@@ -121,12 +127,18 @@ def test_a_training_cell_reaches_watchers_with_bars_history_and_quiet_wpsnb_logs
     assert "30/30" in shown  # the bar's last state, from history
     assert "wpsnb" not in shown.replace("published", "")  # no control message printed
 
-    for cell in notebook.cells[2:]:  # under basicConfig(level=INFO, force=True): no wpsnb.* log line in any cell
+    for cell in notebook.cells[2:5]:  # under basicConfig(level=INFO, force=True): no wpsnb.* log line in any cell
         # basicConfig's format is LEVEL:logger:message; wpsnb's loggers are wpsnb.client, wpsnb.service, ...
         assert not re.search(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL):wpsnb", outputs(cell)), outputs(cell)
-    training, later, dead = notebook.cells[2:]
+    training, later, dead, refused = notebook.cells[2:]
     assert "published" in outputs(training) and "a later cell" in outputs(later)
     shown_dead = outputs(dead)
     assert "the cell ran anyway" in shown_dead
     assert shown_dead.count("cannot publish to group elsewhere") == 1
     assert "1 line failed: the service was unreachable" in shown_dead
+
+    # A wrong AccessKey, raised to the notebook: one line that says so (wpsnb's frames hidden), and the hint.
+    (error,) = [o for o in refused.outputs if o.output_type == "error"]
+    assert len(error.traceback) == 2, error.traceback
+    assert error.traceback[0].startswith("Unauthorized: this AccessKey does not match the service at http://127.0.0.1:")
+    assert "full_traceback()" in error.traceback[1]

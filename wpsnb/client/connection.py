@@ -55,7 +55,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..errors import AckTimeout, NotConnected, ServiceUnreachable, WebPubSubError
+from ..errors import AckTimeout, ConnectionRejected, NotConnected, ServiceUnreachable, WebPubSubError
 from ..protocol.client_session import Acked, ClientSession, ClientState, Refused, Unreadable, WindowOpen
 from ..protocol.messages import JSON_PROTOCOLS, RELIABLE_PROTOCOL, Connected, DataMessage, Disconnected, is_reliable
 from ..protocol.pending_requests import PendingRequest
@@ -66,6 +66,7 @@ from .inbox import Inbox
 from .journal import Journal
 from .link import Link, LinkHandlers
 from .requests import RequestMaker, ack_timeout_message, request_failed, settle
+from .status_advice import key_mismatch
 
 log = logging.getLogger("wpsnb.client")
 
@@ -229,6 +230,12 @@ class AsyncClient:
             raise ServiceUnreachable(
                 f"no connection within {timeout:g} s; is the service running and reachable?"
             ) from None
+        except ConnectionRejected as exc:
+            session.start_failed()
+            self._announce()
+            if exc.status == 401 and self._source.mints_tokens:  # a token wpsnb just minted: the key is wrong
+                raise key_mismatch(exc, self._source.describe()) from None
+            raise
         except BaseException:
             session.start_failed()
             self._announce()

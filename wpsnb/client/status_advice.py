@@ -44,4 +44,19 @@ def rejected(status: int, reason_phrase: str, body: str, url: str) -> Connection
     )
 
 
-__all__ = ["STATUS_ADVICE", "advice", "rejected"]
+def key_mismatch(refusal: ConnectionRejected, endpoint: str) -> ConnectionRejected:
+    """The refusal (HTTP 401) of a token wpsnb minted from a connection string: the AccessKey is wrong.
+
+    >>> print(key_mismatch(ConnectionRejected("401", status=401), "http://127.0.0.1:8080"))
+    this AccessKey does not match the service at http://127.0.0.1:8080 (HTTP 401); copy the connection string \
+again (the portal's Keys page, or the service's connection_string)
+    """
+    return ConnectionRejected(
+        f"this AccessKey does not match the service at {endpoint} (HTTP 401); copy the connection string again "
+        "(the portal's Keys page, or the service's connection_string)",
+        status=refusal.status,
+        body=refusal.body,
+    )
+
+
+__all__ = ["STATUS_ADVICE", "advice", "key_mismatch", "rejected"]

@@ -310,7 +310,8 @@ class StreamView(LiveWidget):
 
     def _on_connected(self, connected: Any) -> None:
         self._reason = None
-        self._system("connected", f"connected: connectionId {connected.connection_id}, userId {connected.user_id}")
+        user = f"userId {connected.user_id}" if connected.user_id else "no userId"
+        self._system("connected", f"connected: connectionId {connected.connection_id}, {user}")
         previous, self._connection = getattr(self, "_connection", None), connected.connection_id
         if previous is not None and previous != connected.connection_id:
             # A new connection (the session was lost): ask for what was missed meanwhile.
@@ -402,10 +403,12 @@ class StreamView(LiveWidget):
 
     def _summary(self) -> str:
         header = self._header_now()
-        who = f"connection {header['connectionId']}, user {header['userId']}" if header["connectionId"] else ""
+        user = f", user {header['userId']}" if header["userId"] else ""
+        who = f"connection {header['connectionId']}{user}" if header["connectionId"] else ""
+        count = f"{header['count']:,} message{'' if header['count'] == 1 else 's'}"
         lines = [
             f"StreamView · hub {self.hub} · {header['state']}{f' ({who})' if who else ''}",
-            f"groups: {', '.join(header['groups']) or '-'} · {header['count']:,} messages · {header['rate']:g}/s"
+            f"groups: {', '.join(header['groups']) or '-'} · {count} · {header['rate']:g}/s"
             + (f" · {header['dropped']:,} dropped (the kernel fell behind)" if header["dropped"] else ""),
         ]
         for record in self.feed.records()[-SUMMARY_LINES:]:
