@@ -47,13 +47,15 @@ def rejected(status: int, reason_phrase: str, body: str, url: str) -> Connection
 def key_mismatch(refusal: ConnectionRejected, endpoint: str) -> ConnectionRejected:
     """The refusal (HTTP 401) of a token wpsnb minted from a connection string: the AccessKey is wrong.
 
-    >>> print(key_mismatch(ConnectionRejected("401", status=401), "http://127.0.0.1:8080"))
-    this AccessKey does not match the service at http://127.0.0.1:8080 (HTTP 401); copy the connection string \
-again (the portal's Keys page, or the service's connection_string)
+    >>> body = "401 Unauthorized: token signature does not match; get a fresh URL"
+    >>> print(key_mismatch(ConnectionRejected("...", status=401, body=body), "http://127.0.0.1:8080"))
+    this AccessKey does not match the service at http://127.0.0.1:8080 (HTTP 401: token signature does not \
+match); copy the connection string again (the portal's Keys page, or the service's connection_string)
     """
+    reason = refusal.body.split(":", 1)[-1].split(";", 1)[0].strip() if refusal.body else ""
     return ConnectionRejected(
-        f"this AccessKey does not match the service at {endpoint} (HTTP 401); copy the connection string again "
-        "(the portal's Keys page, or the service's connection_string)",
+        f"this AccessKey does not match the service at {endpoint} (HTTP 401{': ' + reason if reason else ''}); "
+        "copy the connection string again (the portal's Keys page, or the service's connection_string)",
         status=refusal.status,
         body=refusal.body,
     )
