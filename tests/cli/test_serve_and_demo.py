@@ -147,3 +147,48 @@ def test_demo_on_a_busy_port_fails_in_one_line() -> None:
     with busy_port() as holder:
         result = run_wpsnb("demo", "--port", str(holder.getsockname()[1]))
     assert_one_line_failure(result, 1, "cannot listen", "--port")
+
+
+def test_serve_limit_flags_are_checked_and_documented() -> None:
+    for value, phrase in (("-5", "cannot be negative"), ("lots", "is not a number of MiB")):
+        result = run_wpsnb("serve", "--port", "0", "--outbound-budget", value)
+        assert result.returncode == 2 and phrase in result.stderr and "Traceback" not in result.stderr
+    text = run_wpsnb("serve", "--help").stdout
+    for flag in ("--outbound-budget", "--handshake-timeout", "--keepalive"):
+        assert flag in text
+
+
+def test_serve_applies_the_keepalive_flag() -> None:
+    """A peer that completes the upgrade and then never answers a ping is dropped after --keepalive."""
+    import base64
+    import os
+    import re
+    import socket as sockets
+    import time
+
+    from official_sdk import mint_url
+
+    serve = Background("serve", "--port", "0", "--keepalive", "0.4")
+    try:
+        connection_string = serve.wait_for(r"Endpoint=\S+").group(0)
+        url = mint_url(connection_string, "keep")
+        host, port = re.search(r"ws://([^:/]+):(\d+)", url).groups()  # type: ignore[union-attr]
+        path = url.split(port, 1)[1]
+        with sockets.create_connection((host, int(port))) as peer:
+            key = base64.b64encode(os.urandom(16)).decode()
+            peer.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: json.webpubsub.azure.v1\r\n\r\n".encode()
+            )
+            peer.settimeout(5)
+            received, started = b"", time.monotonic()
+            while time.monotonic() - started < 5:
+                chunk = peer.recv(65536)  # the 101, the connected message, a ping we never answer, then EOF
+                if not chunk:
+                    break
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 101"), received[:100]
+            assert time.monotonic() - started < 4, "the silent peer was not dropped"
+    finally:
+        assert serve.interrupt() == 0

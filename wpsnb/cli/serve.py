@@ -57,7 +57,56 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help='event handler settings as JSON: {"chat": [{"url_template": "...", "user_event_pattern": "*", '
         '"system_events": ["connect"]}]} (comes before --event-handler ones)',
     )
+    p.add_argument(
+        "--outbound-budget",
+        type=_mebibytes,
+        default=None,
+        metavar="MIB",
+        help="unsent bytes, all connections together, before those holding the most are closed "
+        "(default 256 MiB; 0: no bound; see docs/limits.md)",
+    )
+    p.add_argument(
+        "--handshake-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time a connection may take to send a complete HTTP request (default 15)",
+    )
+    p.add_argument(
+        "--keepalive",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="ping a WebSocket silent this long, close it if no pong comes within half that (default 20; 0: never)",
+    )
     p.set_defaults(run=run)
+
+
+def _mebibytes(text: str) -> int:
+    """``--outbound-budget`` in MiB, as bytes.
+
+    >>> _mebibytes("512")
+    536870912
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MiB, e.g. 512") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("the budget cannot be negative; use 0 for no bound")
+    return int(value * 2**20)
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The LocalService keyword arguments of the limit flags that were given."""
+    limits: dict[str, Any] = {}
+    if args.outbound_budget is not None:
+        limits["outbound_budget"] = args.outbound_budget or None
+    if args.handshake_timeout is not None:
+        limits["handshake_timeout"] = args.handshake_timeout
+    if args.keepalive is not None:
+        limits["keepalive_interval"] = args.keepalive or None
+    return limits
 
 
 def event_handlers(flags: list[str], settings_file: str | None) -> dict[str, list[dict[str, Any]]]:
@@ -106,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             trace=not args.no_trace,
             event_handlers=handlers,
+            **_limits(args),
         )
     except ValueError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
