@@ -128,3 +128,79 @@ def test_the_vendored_files_match_their_recorded_checksums() -> None:
     for name, digest in rows:
         assert hashlib.sha256((WEB_DIR / "vendor" / name).read_bytes()).hexdigest() == digest, name
     assert (WEB_DIR / "vendor" / "uPlot.LICENSE").read_text().startswith("The MIT License")
+
+
+@pytest.mark.node
+def test_the_log_draws_progress_in_place_hides_control_messages_and_searches_what_it_shows() -> None:
+    # log_lines.js with a feed store's interface (records, subscribe), as StreamView and the watch page use it.
+    out = run_node(
+        f"const m = await import({json.dumps(data_url(esm('log_lines.js')))});"
+        """
+        const text = (i, data, from = "p") => ({ i, kind: "message", dataType: "text", group: "g", from, data, t: i });
+        const records = [
+          text(0, "epoch 1\\n"), text(1, " 10%|#"), text(2, "other\\n", "q"), text(3, "\\r 50%|#####"),
+          { i: 4, kind: "message", dataType: "json", group: "g", data: { wpsnb: "history-request", request: "x" } },
+          text(5, "\\r100%|##########\\n"), text(6, "\\rnot an update: a new line\\n"),
+          { i: 7, kind: "message", dataType: "json", group: "g", data: { epoch: 2, loss: 0.5 } },
+          { i: 8, kind: "message", dataType: "json", group: "g",
+            data: { level: "ERROR", levelno: 40, logger: "train", message: "boom", extra: { step: 3, lr: 0.01 } } },
+        ];
+        let listener = null;
+        const feed = { records: [], header: {}, offline: false, subscribe: (f) => { listener = f; return () => {}; } };
+        const lines = new m.LineStore(feed, 100);
+        const updates = [];
+        lines.subscribe((change) => updates.push(change));
+        listener({ appended: records.slice(0, 4) });
+        listener({ appended: records.slice(4) });
+        const shown = lines.records.map((l) => l.text ?? JSON.stringify(l.data));
+        const find = (q) => lines.records.filter((l) => m.lineMatches(l, { level: 0, text: m.searchable(q) })).length;
+        console.log(JSON.stringify({
+          shown,
+          updated: updates.map((c) => (c.updated || []).map((l) => l.text)),
+          terminal: m.terminalText("a\\rb\\r\\nc\\rd\\r"),
+          epoch2: find("epoch 2"), quoted: find('"epoch": 2'), loss: find("loss 0.5"), none: find("epoch 3"),
+          errors: lines.records.filter((l) => m.lineMatches(l, { level: 40, text: "" })).length,
+          level: m.levelName(35),
+        }));
+        """
+    )
+    result = json.loads(out)
+    assert result["shown"] == [
+        "epoch 1",
+        "100%|##########",  # the bar: one line, its last state (updates from its sender only)
+        "other",
+        "\rnot an update: a new line\n".strip("\r\n"),  # after a completed line, "\r" starts a new one
+        '{"epoch":2,"loss":0.5}',
+        '{"level":"ERROR","levelno":40,"logger":"train","message":"boom","extra":{"step":3,"lr":0.01}}',
+    ]
+    assert result["updated"] == [[], ["100%|##########"]]  # batches overlap a line's updates: the last one shows
+    assert result["terminal"] == "b\nd"
+    assert (result["epoch2"], result["quoted"], result["loss"], result["none"]) == (1, 1, 1, 0)
+    assert result["errors"] == 1 and result["level"] == "WARNING"
+
+
+@pytest.mark.node
+def test_metric_points_come_from_json_fields_and_log_extra_against_step_or_time() -> None:
+    script = f"const m = await import({json.dumps(data_url(esm('metrics.js')))});"
+    # metrics.js draws with uPlot in a browser; its point extraction is plain data.
+    script = "globalThis.ResizeObserver = class {};" + script
+    out = run_node(
+        script
+        + """
+        const rec = (data, t = 5000) => ({ kind: "message", dataType: "json", data, t });
+        console.log(JSON.stringify([
+          m.metricPoints(rec({ step: 3, loss: 0.25, ok: true, name: "x" })),
+          m.metricPoints(rec({ acc: 0.9 })),
+          m.metricPoints(rec({
+            levelno: 20, message: "m", logger: "l", time: "1970-01-01T00:00:02.000Z", extra: { lr: 0.1 },
+          })),
+          m.metricPoints(rec({ wpsnb: "history", through: 3 })),
+          m.metricPoints({ kind: "message", dataType: "text", data: "loss 0.3", t: 0 }),
+        ]));
+        """
+    )
+    step, timed, log, control, text = json.loads(out)
+    assert step == [{"name": "loss", "x": 3, "y": 0.25, "axis": "step"}]  # booleans and strings are no metric
+    assert timed == [{"name": "acc", "x": 5, "y": 0.9, "axis": "time"}]
+    assert log == [{"name": "lr", "x": 2, "y": 0.1, "axis": "time"}]  # the record's own time, not levelno
+    assert control == [] and text == []

@@ -54,6 +54,11 @@ export function terminalText(raw) {
     .join("\n");
 }
 
+// A row shows its text without the newline that ended it.
+function shownText(raw) {
+  return raw.endsWith("\n") ? raw.slice(0, -1) : raw;
+}
+
 // Search text and queries alike: lower case, JSON punctuation and runs of blanks as one space.
 export function searchable(text) {
   return String(text)
@@ -124,7 +129,7 @@ export class LineStore {
       const open = this.open.get(key);
       if (open && !open.gone && record.data.startsWith("\r")) {
         open.raw = terminalText(open.raw + record.data); // kept short: only what shows
-        open.text = open.raw;
+        open.text = shownText(open.raw);
         open.t = record.t;
         open.updates += 1;
         open.search = undefined;
@@ -133,7 +138,7 @@ export class LineStore {
         return;
       }
       const line = { ...record, raw: terminalText(record.data), updates: 0 };
-      line.text = line.raw;
+      line.text = shownText(line.raw);
       if (record.data.endsWith("\n")) this.open.delete(key);
       else this.open.set(key, line);
       this.records.push(line);
