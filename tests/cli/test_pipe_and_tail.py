@@ -147,3 +147,22 @@ def test_an_invalid_group_name_is_a_usage_error(command: str, service: LocalServ
 def test_negotiate_must_be_an_http_url() -> None:
     result = run_wpsnb("pipe", "stream", "--negotiate", "ws://127.0.0.1:1/client", input="x\n")
     assert_one_line_failure(result, 2, "http")
+
+
+def test_tail_says_when_the_service_goes_away_and_comes_back() -> None:
+    first = LocalService()
+    port, key = int(first.endpoint.rsplit(":", 1)[1]), first.access_key
+    tail = start_tail(first, "stream")
+    second = None
+    try:
+        first.stop()
+        tail.wait_for(r"wpsnb tail: connection lost", stream="stderr", timeout=15)
+        second = LocalService(port=port, access_key=key)  # the same address and key: the tail's source again
+        tail.wait_for(r"wpsnb tail: reconnected", stream="stderr", timeout=30)
+        with Publisher("stream", second) as publisher:
+            publisher.put_text("after the outage\n")
+        tail.wait_for(r"after the outage\n")
+    finally:
+        assert tail.interrupt() == 0
+        if second is not None:
+            second.stop()
