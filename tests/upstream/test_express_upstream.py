@@ -249,3 +249,42 @@ async def test_handler_allowing_only_some_endpoints(allowed: str) -> None:
             seen = await asyncio.to_thread(express.drain)
             assert [line["method"] for line in seen if line["kind"] == "request"] == ["OPTIONS"]
             assert seen[0]["allowed"] == ["other.webpubsub.azure.com"]  # one header per allowed endpoint
+
+
+def test_official_python_client_events_through_the_express_handler(
+    service: LocalService, express: ExpressUpstream
+) -> None:
+    from azure.messaging.webpubsubclient import WebPubSubClient, WebPubSubClientCredential
+    from azure.messaging.webpubsubclient.models import CallbackType, SendMessageError
+
+    replies: list[tuple[str, object]] = []
+    client = WebPubSubClient(
+        WebPubSubClientCredential(lambda: url(service, "user=py", roles=ROLES)), message_retry_total=0
+    )
+    client.subscribe(CallbackType.SERVER_MESSAGE, lambda e: replies.append((str(e.data_type), e.data)))
+    with client:
+        client.send_event("echo", {"from": "python"}, "json")  # returns once acknowledged
+        client.send_event("count", 0, "json")
+        with pytest.raises(SendMessageError) as failed:
+            client.send_event("fail", "x", "text")
+        assert failed.value.error_detail.name == "InternalServerError"
+    assert ({"from": "python"} in [data for _, data in replies]) and ({"count": 1} in [data for _, data in replies])
+    user = express.next("user", where=lambda line: line["context"]["eventName"] == "echo")
+    assert user["context"]["userId"] == "py" and user["dataType"] == "json" and user["data"] == {"from": "python"}
+
+
+def test_official_js_client_events_through_the_express_handler(service: LocalService, express: ExpressUpstream) -> None:
+    from interop.js_peer import JsPeer, JsPeerError
+
+    with JsPeer(url=url(service, "user=js", roles=ROLES), protocol=RELIABLE) as peer:
+        peer.start()
+        peer.request("sendEvent", event="echo", data="from js", dataType="text")
+        message = peer.next_event("server-message")
+        assert message["dataType"] == "text" and message["data"] == "from js"
+        peer.request("sendEvent", event="binary", data="x", dataType="text")
+        assert peer.next_event("server-message")["dataType"] == "binary"
+        with pytest.raises(JsPeerError) as failed:
+            peer.request("sendEvent", event="fail", data="x", dataType="text")
+        assert failed.value.error_detail is not None and failed.value.error_detail["name"] == "InternalServerError"
+    user = express.next("user", where=lambda line: line["context"]["eventName"] == "echo")
+    assert user["context"]["userId"] == "js" and user["data"] == "from js"
