@@ -37,6 +37,8 @@ const handler = new WebPubSubEventHandler(hub, {
   },
   onConnected: (req) => report({ kind: "connected", context: req.context }),
   onDisconnected: (req) => report({ kind: "disconnected", context: req.context, reason: req.reason }),
+  onGroupJoined: (req) => report({ kind: "joined", context: req.context, group: req.group }),
+  onGroupLeft: (req) => report({ kind: "left", context: req.context, group: req.group }),
   handleUserEvent: (req, res) => {
     const data = Buffer.isBuffer(req.data) ? req.data.toString("base64") : req.data;
     report({ kind: "user", context: req.context, dataType: req.dataType, data });

@@ -288,3 +288,22 @@ def test_official_js_client_events_through_the_express_handler(service: LocalSer
         assert failed.value.error_detail is not None and failed.value.error_detail["name"] == "InternalServerError"
     user = express.next("user", where=lambda line: line["context"]["eventName"] == "echo")
     assert user["context"]["userId"] == "js" and user["data"] == "from js"
+
+
+async def test_group_presence_events_reach_the_official_handler() -> None:
+    with ExpressUpstream("chat") as express:
+        setting = express.setting(group_presence_events=["joined", "left"])
+        with LocalService(event_handlers={"chat": [setting]}) as service:
+            async with open_client(url(service, "groups=lobby", roles=ROLES), PLAIN) as client:
+                connection_id = client.connected["connectionId"]
+                await client.request({"type": "joinGroup", "group": "lab", "ackId": 1})
+                await client.request({"type": "leaveGroup", "group": "lab", "ackId": 2})
+                joined = [await asyncio.to_thread(express.next, "joined") for _ in range(2)]
+                assert [j["group"] for j in joined] == ["lobby", "lab"]  # the connect answer's group, then joinGroup
+                assert joined[0]["context"]["connectionId"] == connection_id
+                assert joined[0]["context"]["eventName"] == "joined"
+                left = await asyncio.to_thread(express.next, "left")
+                assert left["group"] == "lab"
+                request = await asyncio.to_thread(express.request, "left")
+                assert request["headers"]["ce-type"] == "azure.webpubsub.gp.left"
+                assert json.loads(request["body"]) == {"group": "lab"}

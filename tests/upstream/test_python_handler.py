@@ -158,3 +158,26 @@ def test_official_js_client_send_event(service: LocalService) -> None:
         assert message["dataType"] == "json" and message["data"] == {"from": "js"}
         peer.request("sendEvent", event="count", data=0, dataType="json")
         assert peer.next_event("server-message")["data"] == {"count": 1}
+
+
+async def test_group_presence_events() -> None:
+    from wpsnb.handler import EventHandler, GroupJoinedRequest, GroupLeftRequest
+
+    seen: list[object] = []
+    handler = EventHandler("chat", on_group_joined=seen.append, on_group_left=seen.append)
+    with handler.start() as running:
+        assert running["chat"][0]["group_presence_events"] == ["joined", "left"]
+        with LocalService(event_handlers=running) as service:
+            async with open_client(url(service, roles=ROLES, groups=["lobby"]), PLAIN) as client:
+                await client.request({"type": "joinGroup", "group": "lab", "ackId": 1})
+                await client.request({"type": "leaveGroup", "group": "lab", "ackId": 2})
+                for _ in range(50):
+                    if len(seen) == 3:
+                        break
+                    await asyncio.sleep(0.05)
+    assert [(type(r).__name__, r.group) for r in seen] == [  # type: ignore[attr-defined]
+        ("GroupJoinedRequest", "lobby"),
+        ("GroupJoinedRequest", "lab"),
+        ("GroupLeftRequest", "lab"),
+    ]
+    assert isinstance(seen[0], GroupJoinedRequest) and isinstance(seen[2], GroupLeftRequest)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol.cloud_events import CONTENT_TYPES, SYS_PREFIX, USER_PREFIX, decode_state, encode_state
+from ..protocol.cloud_events import CONTENT_TYPES, GROUP_PREFIX, SYS_PREFIX, USER_PREFIX, decode_state, encode_state
 
 
 class EventHandlerError(Exception):
@@ -80,6 +80,22 @@ class DisconnectedRequest:
 
 
 @dataclass
+class GroupJoinedRequest:
+    """Group presence ``joined``: the connection joined ``group`` (a notification)."""
+
+    context: ConnectionContext
+    group: str
+
+
+@dataclass
+class GroupLeftRequest:
+    """Group presence ``left``: the connection left ``group`` (a notification)."""
+
+    context: ConnectionContext
+    group: str
+
+
+@dataclass
 class UserEventRequest:
     """A user event: ``data`` is a ``str`` (``text``), a JSON value (``json``) or ``bytes`` (``binary``)."""
 
@@ -88,7 +104,9 @@ class UserEventRequest:
     data_type: str
 
 
-EventRequest = ConnectRequest | ConnectedRequest | DisconnectedRequest | UserEventRequest
+EventRequest = (
+    ConnectRequest | ConnectedRequest | DisconnectedRequest | GroupJoinedRequest | GroupLeftRequest | UserEventRequest
+)
 
 
 @dataclass(frozen=True)
@@ -196,22 +214,21 @@ def context_of(headers: Mapping[str, str]) -> ConnectionContext:
 
 def parse_request(headers: Mapping[str, str], body: bytes) -> EventRequest | None:
     """The typed request for a Web PubSub CloudEvent; ``None`` for a type this library does not know
-    (group presence, MQTT); :class:`BadRequest` if its body is unreadable."""
+    (MQTT's); :class:`BadRequest` if its body is unreadable."""
     kind = header(headers, "ce-type") or ""
     context = context_of(headers)
     if kind.startswith(USER_PREFIX):
         return _user_event(context, header(headers, "Content-Type"), body)
+    if kind in (GROUP_PREFIX + "joined", GROUP_PREFIX + "left"):
+        payload = _json_object(body, kind[len(GROUP_PREFIX) :])
+        group = str(payload.get("group") or "")
+        return GroupJoinedRequest(context, group) if kind.endswith("joined") else GroupLeftRequest(context, group)
     if not kind.startswith(SYS_PREFIX):
         return None
     name = kind[len(SYS_PREFIX) :]
     if name not in ("connect", "connected", "disconnected"):
         return None
-    try:
-        payload = json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest(f"the {name} event's body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequest(f"the {name} event's body is not a JSON object")
+    payload = _json_object(body, name)
     if name == "connected":
         return ConnectedRequest(context)
     if name == "disconnected":
@@ -224,6 +241,16 @@ def parse_request(headers: Mapping[str, str], body: bytes) -> EventRequest | Non
         subprotocols=list(payload.get("subprotocols") or []),
         client_certificates=list(payload.get("clientCertificates") or []),
     )
+
+
+def _json_object(body: bytes, name: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"the {name} event's body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"the {name} event's body is not a JSON object")
+    return payload
 
 
 def _user_event(context: ConnectionContext, content_type: str | None, body: bytes) -> UserEventRequest:

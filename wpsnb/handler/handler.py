@@ -31,9 +31,10 @@ from .events import (
     ConnectedRequest,
     ConnectRequest,
     ConnectResponse,
-    DisconnectedRequest,
     EventHandlerError,
     EventRequest,
+    GroupJoinedRequest,
+    GroupLeftRequest,
     HandlerResponse,
     UserEventRequest,
     UserEventResponse,
@@ -57,7 +58,8 @@ class EventHandler:
       :class:`~.events.EventHandlerError` (e.g. 401) to refuse the client.
     - ``handle_user_event(UserEventRequest)`` → ``None`` (no reply), ``UserEventResponse``, ``str`` (text),
       ``bytes`` (binary) or another JSON value; raise ``EventHandlerError`` to fail the event.
-    - ``on_connected(ConnectedRequest)``, ``on_disconnected(DisconnectedRequest)``: notifications.
+    - ``on_connected(ConnectedRequest)``, ``on_disconnected(DisconnectedRequest)``,
+      ``on_group_joined(GroupJoinedRequest)``, ``on_group_left(GroupLeftRequest)``: notifications.
 
     In blocking callbacks, changes to ``request.context.states`` go back as ``ce-connectionState``.
     ``allowed_endpoints``: the services allowed to call (their URLs; ``None``: any).
@@ -72,6 +74,8 @@ class EventHandler:
         handle_user_event: Callback | None = None,
         on_connected: Callback | None = None,
         on_disconnected: Callback | None = None,
+        on_group_joined: Callback | None = None,
+        on_group_left: Callback | None = None,
         allowed_endpoints: Iterable[str] | None = None,
         access_keys: Iterable[str] | None = None,
         path: str | None = None,
@@ -83,6 +87,8 @@ class EventHandler:
         self.handle_user_event = handle_user_event
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
+        self.on_group_joined = on_group_joined
+        self.on_group_left = on_group_left
         self.allowed_origins = (
             None if allowed_endpoints is None else [urlsplit(e).netloc.lower() for e in allowed_endpoints]
         )
@@ -163,10 +169,14 @@ class EventHandler:
             return self.handle_user_event
         if isinstance(request, ConnectedRequest):
             return self.on_connected
+        if isinstance(request, GroupJoinedRequest):
+            return self.on_group_joined
+        if isinstance(request, GroupLeftRequest):
+            return self.on_group_left
         return self.on_disconnected
 
     def _finish(self, request: EventRequest, result: Any, before: str) -> HandlerResponse:
-        if isinstance(request, (ConnectedRequest, DisconnectedRequest)):
+        if not isinstance(request, (ConnectRequest, UserEventRequest)):  # notifications
             return HandlerResponse(200)
         states = state_header(before, request.context.states)
         if isinstance(request, ConnectRequest):
@@ -233,12 +243,19 @@ class EventHandler:
             )
             if callback is not None
         ]
-        return {
+        presence = [
+            name
+            for name, callback in (("joined", self.on_group_joined), ("left", self.on_group_left))
+            if callback is not None
+        ]
+        setting: dict[str, Any] = {
             "url_template": base_url.rstrip("/") + self.path,
             "user_event_pattern": "*" if self.handle_user_event is not None else "",
             "system_events": system,
-            **extra,
         }
+        if presence:
+            setting["group_presence_events"] = presence
+        return {**setting, **extra}
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Any:
         """Serve this handler from a background thread (a notebook kernel keeps running); returns a

@@ -29,7 +29,9 @@ from urllib.parse import quote, urlsplit
 
 SYSTEM_EVENTS = ("connect", "connected", "disconnected")
 BLOCKING_SYSTEM_EVENTS = ("connect",)
+GROUP_EVENTS = ("joined", "left")  # group presence (Azure's groupPresenceEvents; the official handler's onGroupJoined)
 SYS_PREFIX = "azure.webpubsub.sys."
+GROUP_PREFIX = "azure.webpubsub.gp."
 USER_PREFIX = "azure.webpubsub.user."
 VALIDATE_EVENT = "validate"  # what {event} becomes in the abuse-protection preflight URL
 MAX_RESPONSE = 16 * 1024 * 1024  # a handler answer larger than this is a failure (as in the emulator)
@@ -60,6 +62,7 @@ class EventHandlerSetting:
 
     ``user_event_pattern``: ``"*"`` for every user event, ``"a,b"`` for some, ``""`` for none.
     ``system_events``: any of ``connect``, ``connected``, ``disconnected``.
+    ``group_presence_events``: any of ``joined``, ``left`` (a connection joined or left a group).
 
     >>> s = EventHandlerSetting.parse({"urlTemplate": "http://h/{event}", "userEventPattern": "chat, join",
     ...                                "systemEvents": ["connected"]})
@@ -71,6 +74,7 @@ class EventHandlerSetting:
     user_event_pattern: str = "*"
     system_events: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    group_presence_events: tuple[str, ...] = ()
     _names: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
@@ -81,7 +85,7 @@ class EventHandlerSetting:
         if not isinstance(raw, Mapping):
             raise ValueError(f"an event handler setting is a dict like {_EXAMPLE}, got {type(raw).__name__}")
         known = {"url_template", "urlTemplate", "user_event_pattern", "userEventPattern"}
-        known |= {"system_events", "systemEvents", "timeout"}
+        known |= {"system_events", "systemEvents", "timeout", "group_presence_events", "groupPresenceEvents"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"unknown event handler setting {', '.join(unknown)}; settings look like {_EXAMPLE}")
@@ -107,16 +111,26 @@ class EventHandlerSetting:
         timeout = raw.get("timeout", DEFAULT_TIMEOUT)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
             raise ValueError(f"'timeout' is a positive number of seconds, got {timeout!r}")
+        presence = raw.get("group_presence_events", raw.get("groupPresenceEvents", ()))
+        if isinstance(presence, str):
+            presence = [e for e in presence.split(",") if e.strip()]
+        group_events: list[str] = []
+        for name in presence:
+            if not isinstance(name, str) or name.strip().lower() not in GROUP_EVENTS:
+                raise ValueError(f"unknown group presence event {name!r}; use any of {', '.join(GROUP_EVENTS)}")
+            group_events.append(name.strip().lower())
         names = frozenset(p.strip().lower() for p in pattern.split(",") if p.strip())
-        return cls(template, pattern, tuple(system), float(timeout), names)
+        return cls(template, pattern, tuple(system), float(timeout), tuple(group_events), names)
 
     def handles_user_event(self, event: str) -> bool:
         """Whether this handler's pattern takes the user event ``event`` (names are case-insensitive)."""
         return "*" in self._names or event.lower() in self._names
 
     def handles_system_event(self, event: str) -> bool:
-        """Whether ``event`` (connect / connected / disconnected) is one of this handler's system events."""
-        return event.lower() in self.system_events
+        """Whether ``event`` (connect / connected / disconnected, or a group presence event joined / left) is
+        one this handler takes."""
+        event = event.lower()
+        return event in self.system_events or event in self.group_presence_events
 
     def url(self, hub: str, event: str) -> str:
         """The URL for one event: ``{hub}`` and ``{event}`` replaced, URL-escaped."""
@@ -210,12 +224,14 @@ def signature(access_keys: Iterable[str], connection_id: str) -> str:
 
 
 def event_type(event: str, *, system: bool) -> str:
-    """``ce-type`` for an event name.
+    """``ce-type`` for an event name (``system``: a system or group presence event).
 
-    >>> event_type("connect", system=True), event_type("chat", system=False)
-    ('azure.webpubsub.sys.connect', 'azure.webpubsub.user.chat')
+    >>> event_type("connect", system=True), event_type("chat", system=False), event_type("joined", system=True)
+    ('azure.webpubsub.sys.connect', 'azure.webpubsub.user.chat', 'azure.webpubsub.gp.joined')
     """
-    return (SYS_PREFIX if system else USER_PREFIX) + event
+    if not system:
+        return USER_PREFIX + event
+    return (GROUP_PREFIX if event in GROUP_EVENTS else SYS_PREFIX) + event
 
 
 def event_headers(

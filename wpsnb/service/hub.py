@@ -292,11 +292,15 @@ class Hub:
         if group not in session.groups:
             session.groups.add(group)
             self.groups.setdefault(group, {})[session] = None
+            if self.service.upstream is not None:
+                self.service.upstream.group_changed(session, group, True)
 
     def leave(self, session: Session, group: str) -> None:
         """Remove ``session`` from ``group`` (idempotent)."""
         if group in session.groups:
             self._remove_member(group, session)
+            if self.service.upstream is not None:
+                self.service.upstream.group_changed(session, group, False)
 
     def _remove_member(self, group: str, session: Session) -> None:
         session.groups.discard(group)
@@ -309,7 +313,7 @@ class Hub:
     def leave_all(self, session: Session) -> None:
         """Remove ``session`` from every group."""
         for group in list(session.groups):
-            self._remove_member(group, session)
+            self.leave(session, group)
 
     # -- looking up (REST) --
 

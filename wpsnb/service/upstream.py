@@ -193,6 +193,15 @@ class Upstream:
         body = ('{"reason":' + _json_string(reason) + "}").encode("utf-8")
         self._notify(connection, "disconnected", body, after=connection.notified)
 
+    def group_changed(self, session: Session, group: str, joined: bool) -> None:
+        """``session`` joined or left ``group``: send the group presence event ``joined`` / ``left`` (not
+        awaited) if a handler takes it."""
+        connection = self._connections.get(session.connection_id)
+        event = "joined" if joined else "left"
+        if connection is None or self.handler_for(connection.hub, event, system=True) is None:
+            return
+        self._notify(connection, event, ('{"group":' + _json_string(group) + "}").encode("utf-8"))
+
     # -- user events (blocking) --
 
     def handles(self, hub: str, event: str) -> bool:

@@ -201,10 +201,10 @@ async def client_endpoint(request: web.Request) -> web.StreamResponse:
         session.send_frame(
             encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery))
         )
+    if admission is not None and service.upstream is not None:
+        service.upstream.opened(session, admission)  # before the joins: their presence events follow connected
     for group in groups:
         hub.join(session, group)
-    if admission is not None and service.upstream is not None:
-        service.upstream.opened(session, admission)
     log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
     await _read_frames(ws, socket, session, raw_mode)
     return ws
