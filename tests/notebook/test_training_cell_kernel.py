@@ -142,3 +142,16 @@ def test_a_training_cell_reaches_watchers_with_bars_history_and_quiet_wpsnb_logs
     assert len(error.traceback) == 2, error.traceback
     assert error.traceback[0].startswith("Unauthorized: this AccessKey does not match the service at http://127.0.0.1:")
     assert "full_traceback()" in error.traceback[1]
+
+
+def test_with_the_kernels_own_service_the_hint_names_both_watch_commands(tmp_path: Path) -> None:
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("%load_ext wpsnb"), nbformat.v4.new_code_cell("%%publish hint\nprint(1)")]
+    )
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute(env=clean_env())
+    shown = outputs(notebook.cells[1])
+    assert re.search(r"wpsnb tail hint --hub stream --connection-string 'Endpoint=http://127\.0\.0\.1:\d+;", shown)
+    assert re.search(r"wpsnb watch hint --hub stream --connection-string 'Endpoint=http://127\.0\.0\.1:\d+;", shown)
