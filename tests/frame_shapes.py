@@ -295,6 +295,25 @@ def _add_stream_frames(defs: Schema) -> None:
     }
 
 
+def _add_invoke_response(defs: Schema) -> None:
+    """``invokeResponse`` answers an ``invoke`` (the JS client 1.1.0's ``invokeEvent``); upstream predates it."""
+    defs["invokeResponse"] = {
+        "type": "object",
+        "required": ["type", "invocationId", "success"],
+        "properties": {
+            "type": {"const": "invokeResponse"},
+            "invocationId": {"type": "string", "minLength": 1},
+            "success": {"type": "boolean"},
+            "dataType": {"enum": ["json", "text", "binary", "protobuf"]},
+            "error": {
+                "type": "object",
+                "required": ["name", "message"],
+                "properties": {"name": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    }
+
+
 def _sequence_rules(reliable: bool) -> Callable[[Schema], None]:
     """Reliable: every data message has ``sequenceId`` (uint64 from 1) and ``connected`` has a
     ``reconnectionToken``. Plain: neither appears (§8)."""
@@ -327,9 +346,16 @@ RESPONSE_FIXES: tuple[Callable[[Schema], None], ...] = (
     _allow_anonymous_users,
     _add_pong,
     _add_stream_frames,
+    _add_invoke_response,
 )
 
-NEW_RESPONSE_KINDS = ("pongResponse", "streamAckResponse", "streamNackResponse", "streamClosedResponse")
+NEW_RESPONSE_KINDS = (
+    "pongResponse",
+    "streamAckResponse",
+    "streamNackResponse",
+    "streamClosedResponse",
+    "invokeResponse",
+)
 
 
 def service_schema(protocol: str) -> Schema:

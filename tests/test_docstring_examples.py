@@ -38,6 +38,7 @@ WITHOUT_EXAMPLES = {
     "wpsnb.publishing.responder": "answers watchers over a connected client (tests/publishing)",
     "wpsnb.publishing.shared": "process-wide publishers connected to a service (tests/publishing)",
     "wpsnb.service.group_streams": "works on sessions with live sockets (tests/service)",
+    "wpsnb.service.invocations": "runs upstream calls for live sessions (tests/interop/test_js_invoke.py)",
     "wpsnb.service.trace_http": "aiohttp handlers of a running service (tests/service/test_trace.py)",
 }
 

@@ -25,6 +25,8 @@
 //   {"cmd":"streamEnd", "streamId"} / {"cmd":"streamAbort", "streamId", "message", "userErrorCode"?}
 //   {"cmd":"onGroupStream", "handleFromStart"?, "groupNames"?, "idleTimeoutInMs"?} subscribes to inbound
 //                                                           streams (events "inbound-stream-*" below)
+//   {"cmd":"invokeEvent", "event", "data"?, "dataType"?, "abortAfterMs"?} -> value {"dataType", "data"}
+//                                                           (an InvocationError carries errorDetail)
 //   {"cmd":"stop"}                                          -> value null, after the "stopped" event
 //   {"cmd":"server.getClientAccessToken", "userId"?, "roles"?, "groups"?} -> value {"url", "token", "baseUrl"}
 //   {"cmd":"server.sendToAll", "data", "dataType"}
@@ -295,6 +297,16 @@ const handlers = {
       idleTimeoutInMs: command.idleTimeoutInMs,
     });
     return null;
+  },
+  async invokeEvent(command) {
+    const abortSignal = command.abortAfterMs ? AbortSignal.timeout(command.abortAfterMs) : undefined;
+    const result = await requireClient().invokeEvent(
+      command.event,
+      command.data === undefined ? undefined : toWire(command.data, command.dataType),
+      command.dataType,
+      { abortSignal },
+    );
+    return { dataType: result.dataType ?? null, data: result.data === undefined ? null : fromWire(result.data, result.dataType) };
   },
   async stop() {
     if (!client) return null;

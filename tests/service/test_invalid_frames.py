@@ -60,6 +60,10 @@ INVALID_MESSAGES = {
     "metadata with a non-ASCII value": '{"type": "sendToGroup", "group": "lab", "data": 1, '
     '"metadata": {"a": "\u00e9"}}',
     "metadata key with a space": '{"type": "event", "event": "e", "data": 1, "metadata": {"a b": "1"}}',
+    "invoke without invocationId": '{"type": "invoke", "event": "ask", "dataType": "text", "data": "x"}',
+    "invoke of another target": '{"type": "invoke", "invocationId": "1", "target": "method", "event": "ask"}',
+    "invoke with a bad event name": '{"type": "invoke", "invocationId": "1", "event": "1st"}',
+    "cancelInvocation without id": '{"type": "cancelInvocation"}',
     "event without name": '{"type": "event", "data": "x"}',
     "event with bad name": '{"type": "event", "event": "1st", "data": "x"}',
     "event invalid base64": '{"type": "event", "event": "e", "dataType": "binary", "data": "@@"}',

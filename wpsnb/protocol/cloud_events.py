@@ -53,6 +53,10 @@ class UpstreamError(Exception):
         self.status = status
 
 
+class UpstreamTimeout(UpstreamError):
+    """The event handler did not answer within its ``timeout``."""
+
+
 # ---- settings -----------------------------------------------------------------------------------
 
 

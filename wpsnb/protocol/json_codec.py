@@ -27,10 +27,12 @@ from .messages import (
     DATA_TYPES,
     Ack,
     AckError,
+    CancelInvocation,
     ClientMessage,
     Connected,
     DataMessage,
     Disconnected,
+    Invoke,
     JoinGroup,
     LeaveGroup,
     Ping,
@@ -134,7 +136,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if parser is None:
         raise InvalidMessage(
             f"unknown message type {kind!r}; expected one of joinGroup, leaveGroup, sendToGroup, event, "
-            "sequenceAck, ping, streamData, streamEnd",
+            "sequenceAck, ping, streamData, streamEnd, invoke, cancelInvocation",
             field="type",
         )
     if "metadata" in frame:
@@ -252,6 +254,34 @@ def _parse_stream_end(frame: dict[str, Any]) -> StreamEnd:
     return StreamEnd(stream_id, "" if message is None else message, code)
 
 
+def _parse_invoke(frame: dict[str, Any]) -> Invoke:
+    where = "invoke"
+    invocation_id = _invocation_id(frame, where)
+    if frame.get("target", "event") != "event":
+        raise InvalidMessage(f"{where}: 'target' must be \"event\", got {frame['target']!r}", field="target")
+    name = frame.get("event")
+    if not isinstance(name, str) or not _EVENT_NAME.match(name):
+        raise InvalidMessage(f"{where}: 'event' must be a user event name like 'chat.ask', got {name!r}", field="event")
+    if frame.get("data") is None and frame.get("dataType") is None:
+        return Invoke(invocation_id, name)
+    data_type = _data_type(frame, where)
+    return Invoke(invocation_id, name, decode_data(data_type, _required(frame, "data", where), where=where), data_type)
+
+
+def _parse_cancel_invocation(frame: dict[str, Any]) -> CancelInvocation:
+    return CancelInvocation(_invocation_id(frame, "cancelInvocation"))
+
+
+def _invocation_id(frame: dict[str, Any], where: str) -> str:
+    invocation_id = frame.get("invocationId")
+    if not isinstance(invocation_id, str) or not invocation_id or len(invocation_id) > 1024:
+        raise InvalidMessage(
+            f"{where}: 'invocationId' must be a string of 1 to 1024 characters, got {invocation_id!r}",
+            field="invocationId",
+        )
+    return invocation_id
+
+
 def _parse_sequence_ack(frame: dict[str, Any]) -> SequenceAck:
     raw = _required(frame, "sequenceId", "sequenceAck")
     # Docs show the value as a string, SDKs send a number: accept both.
@@ -277,6 +307,8 @@ _CLIENT_PARSERS = {
     "ping": _parse_ping,
     "streamdata": _parse_stream_data,
     "streamend": _parse_stream_end,
+    "invoke": _parse_invoke,
+    "cancelinvocation": _parse_cancel_invocation,
 }
 
 

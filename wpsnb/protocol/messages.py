@@ -170,8 +170,37 @@ class StreamEnd:
         return self.error_message is not None or self.user_error_code is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Invoke:
+    """Call the upstream handler of user event ``event`` and wait for its answer (``invokeResponse``)."""
+
+    type: ClassVar[str] = "invoke"
+    invocation_id: str
+    event: str
+    data: Any = None
+    data_type: str | None = None  # None: no payload
+
+
+@dataclass(frozen=True, slots=True)
+class CancelInvocation:
+    """The client no longer waits for ``invocation_id``."""
+
+    type: ClassVar[str] = "cancelInvocation"
+    invocation_id: str
+
+
 ClientMessage = (
-    JoinGroup | LeaveGroup | SendToGroup | SendEvent | SequenceAck | Ping | StreamStart | StreamData | StreamEnd
+    JoinGroup
+    | LeaveGroup
+    | SendToGroup
+    | SendEvent
+    | SequenceAck
+    | Ping
+    | StreamStart
+    | StreamData
+    | StreamEnd
+    | Invoke
+    | CancelInvocation
 )
 
 
@@ -290,4 +319,18 @@ class Pong:
     type: ClassVar[str] = "pong"
 
 
-ServiceMessage = Ack | DataMessage | Connected | Disconnected | Pong | StreamAck | StreamNack | StreamClosed
+@dataclass(frozen=True, slots=True)
+class InvokeResponse:
+    """The answer to an ``invoke``: the handler's reply (``data``/``data_type``), or why it failed."""
+
+    type: ClassVar[str] = "invokeResponse"
+    invocation_id: str
+    success: bool
+    data: Any = None
+    data_type: str | None = None
+    error: AckError | None = None
+
+
+ServiceMessage = (
+    Ack | DataMessage | Connected | Disconnected | Pong | StreamAck | StreamNack | StreamClosed | InvokeResponse
+)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .json_codec import InvalidMessage, encode_data
 from .messages import (
+    InvokeResponse,
     StreamAck,
     StreamClosed,
     StreamData,
@@ -51,6 +52,21 @@ def encode_stream_reply(message: StreamAck | StreamNack | StreamClosed) -> str:
         frame["message"] = message.message
     elif message.error is not None:
         frame["error"] = _error_object(message.error)
+    return _dumps(frame)
+
+
+def encode_invoke_response(message: InvokeResponse) -> str:
+    """An ``invokeResponse`` frame (what the JS client's ``invokeEvent`` waits for).
+
+    >>> encode_invoke_response(InvokeResponse("7", True, {"a": 1}, "json"))
+    '{"type":"invokeResponse","invocationId":"7","success":true,"dataType":"json","data":{"a":1}}'
+    """
+    frame: dict[str, Any] = {"type": message.type, "invocationId": message.invocation_id, "success": message.success}
+    if message.data_type is not None:
+        frame["dataType"] = message.data_type
+        frame["data"] = encode_data(message.data_type, message.data)
+    if message.error is not None:
+        frame["error"] = {"name": message.error.name, "message": message.error.message}
     return _dumps(frame)
 
 

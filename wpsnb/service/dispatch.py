@@ -34,7 +34,9 @@ from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_messa
 from ..protocol.messages import (
     Ack,
     AckError,
+    CancelInvocation,
     ClientMessage,
+    Invoke,
     JoinGroup,
     LeaveGroup,
     Ping,
@@ -49,6 +51,7 @@ from ..protocol.messages import (
 from ..protocol.stream_codec import metadata_member
 from .group_streams import end_stream, flush_stream_acks, start_stream, stream_data
 from .hub import Session
+from .invocations import cancel_invocation, invoke
 
 if TYPE_CHECKING:
     from .upstream import Upstream
@@ -83,6 +86,10 @@ def dispatch(session: Session, message: ClientMessage) -> Awaitable[None] | None
             start_stream(session, message)
         case StreamEnd():
             end_stream(session, message)
+        case Invoke():
+            invoke(session, message)
+        case CancelInvocation():
+            cancel_invocation(session, message)
     return None
 
 

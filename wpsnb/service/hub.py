@@ -35,6 +35,7 @@ from ..protocol.permissions import Permissions
 from ..protocol.reliable import OutboxOverflow, ReliableOutbox
 from ..protocol.service_session import SessionState, check_move
 from .group_streams import end_all_streams
+from .invocations import cancel_all_invocations
 from .outbound_budget import DEFAULT_OUTBOUND_BUDGET, OutboundBudget
 from .writer import DEFAULT_LIMIT, FrameWriter
 
@@ -89,6 +90,7 @@ class Session:
         "streams",
         "stream_acks",
         "stream_timer",
+        "invocations",
     )
 
     def __init__(
@@ -124,6 +126,7 @@ class Session:
         self.streams: StreamTable | None = None
         self.stream_acks: set[str] | None = None
         self.stream_timer: asyncio.TimerHandle | None = None
+        self.invocations: dict[str, asyncio.Task[None]] | None = None  # invoke calls waiting (invocations.py)
         # Chosen once so the fan-out loop does no per-recipient branching on the protocol.
         self.deliver: Callable[[Envelope], None] = (
             self._deliver_reliable if self.reliable else self._deliver_raw if self.raw else self._deliver_plain
@@ -264,6 +267,8 @@ class Hub:
                     del self.users[session.user_id]
         if session.streams is not None:
             end_all_streams(session, reason or "client closed")
+        if session.invocations:
+            cancel_all_invocations(session)
         if self.service.upstream is not None:
             self.service.upstream.closed(session, reason)
         socket, session.socket = session.socket, None

@@ -34,6 +34,7 @@ from ..protocol.cloud_events import (
     ConnectResult,
     EventHandlerSetting,
     UpstreamError,
+    UpstreamTimeout,
     UserEventReply,
     connect_body,
     event_headers,
@@ -282,7 +283,7 @@ class Upstream:
                 )
         except asyncio.TimeoutError:
             detail = f"the event handler {url} did not answer the {event} event within {setting.timeout:g} s"
-            raise UpstreamError(detail) from None
+            raise UpstreamTimeout(detail) from None
         except aiohttp.ClientError as exc:
             detail = f"the event handler {url} is unreachable for the {event} event: {exc}"
             raise UpstreamError(detail) from None
