@@ -167,3 +167,21 @@ async def test_websocket_versions_other_than_13_are_refused_with_426(local_servi
 async def test_version_13_over_http_1_1_still_upgrades(local_service: LocalService) -> None:
     head = await raw_upgrade(local_service, mint_url(local_service, new_hub()))
     assert head.startswith(b"HTTP/1.1 101"), head
+
+
+async def test_a_verified_rest_token_is_not_accepted_for_another_url(local_service: LocalService) -> None:
+    """Verified bearer tokens are remembered (a REST speed-up); only for the exact URLs they were signed for."""
+    hub = new_hub()
+    url = f"{local_service.endpoint}/api/hubs/{hub}/:send?{API}"
+    token = jwt.encode({"aud": url, "exp": int(time.time()) + 60}, local_service.access_key, algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}
+    other = f"{local_service.endpoint}/api/hubs/{hub}/groups/lab/:send?{API}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(2):  # the second call is answered from the remembered verification
+            async with session.post(url, data=b"hi", headers=headers) as response:
+                assert response.status == 202
+        async with session.post(other, data=b"hi", headers=headers) as response:
+            assert response.status == 401
+        forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+        async with session.post(url, data=b"hi", headers={**headers, "Authorization": f"Bearer {forged}"}) as answer:
+            assert answer.status == 401

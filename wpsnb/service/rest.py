@@ -18,6 +18,7 @@ Example (what ``WebPubSubServiceClient.send_to_group("g 1/x", {"a": 1})`` sends)
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -37,6 +38,8 @@ API_VERSIONS = ("2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12
 SUPPORTED_VERSIONS_HEADER = {"api-supported-versions": ", ".join(API_VERSIONS)}
 
 _HUB_PREFIX = ("api", "hubs")
+_VERIFIED: dict[tuple[str, str, tuple[str, ...]], float] = {}  # verified bearer tokens -> their exp
+_VERIFIED_MAX = 1024
 # Each route's pattern as segments; literal segments compare case-insensitively (ASP.NET routing does).
 _PATTERNS = [(route, tuple(route.pattern.split("/"))) for route in ROUTES]
 
@@ -184,12 +187,22 @@ def authenticate(request: web.Request, access_key: str) -> None:
             "the request has no 'Authorization: Bearer <jwt>' header; call the REST API through "
             "WebPubSubServiceClient built with this service's connection string",
         )
+    token = token.strip()
+    audiences = tuple(rest_audiences(request.scheme, request.host, request.raw_path))
+    # The SDKs sign each request, but calls to one URL within a second carry the same token: remember
+    # the ones already verified (for this key and exactly these URLs) until they expire.
+    remembered = (access_key, token, audiences)
+    if time.time() < _VERIFIED.get(remembered, 0.0):
+        return
     try:
-        validate_rest_token(
-            token.strip(), access_key, request_urls=rest_audiences(request.scheme, request.host, request.raw_path)
-        )
+        claims = validate_rest_token(token, access_key, request_urls=audiences)
     except TokenError as exc:
         raise RestError(401, "Error.Unauthorized", str(exc)) from None
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[remembered] = float(expires)
 
 
 def error_response(error: RestError) -> web.Response:
