@@ -30,6 +30,7 @@ from .machine import describe, pin_to_cpu, raise_open_file_limit
 from .outbound_flood import FloodSettings, run_outbound_flood
 from .rest_send import RestSettings, run_rest_send
 from .results import print_table, write_results
+from .streams import StreamSettings, run_streams
 from .trace_overhead import run_trace_overhead
 from .upstream import UpstreamSettings, run_upstream
 from .widget_ingest import WidgetSettings, run_widget_ingest
@@ -68,9 +69,15 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
         if quick
         else WidgetSettings(quiet_wait=wait)
     )
+    streams = (
+        StreamSettings(rounds=2, deliveries=100_000, quiet_wait=wait, retries=retries)
+        if quick
+        else StreamSettings(rounds=5, deliveries=1_000_000, quiet_wait=wait, retries=retries)
+    )
     upstream = UpstreamSettings(events=600, rounds=2, quiet_wait=wait) if quick else UpstreamSettings(quiet_wait=wait)
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
+        "streams": lambda: run_streams(streams, server_cpu=SERVER_CPU),
         "trace": lambda: run_trace_overhead(fanout, server_cpu=SERVER_CPU),
         "latency": lambda: run_latency(latency, server_cpu=SERVER_CPU),
         "rest": lambda: run_rest_send(rest, server_cpu=SERVER_CPU),

@@ -23,6 +23,7 @@ from bench.fanout import FanoutSettings, Topology, run_fanout  # noqa: E402
 from bench.idle_memory import run_idle_memory  # noqa: E402
 from bench.latency import LatencySettings, run_latency  # noqa: E402
 from bench.rest_send import RestSettings, run_rest_send  # noqa: E402
+from bench.streams import StreamSettings, run_streams  # noqa: E402
 from bench.widget_ingest import WidgetSettings, run_widget_ingest  # noqa: E402
 from bench.wsraw import RawSocket, Tally, client_frame  # noqa: E402
 
@@ -171,3 +172,10 @@ def test_a_lost_subscriber_fails_the_measurement() -> None:
             await tally.wait(timeout=1)
 
     asyncio.run(scenario())
+
+
+async def test_group_stream_row_against_plain_messages() -> None:
+    settings = StreamSettings(rounds=1, deliveries=300, subscribers=3, quiet_wait=0, retries=0, verbose=False)
+    rows = await run_streams(settings, server_cpu=None)
+    assert_rows(rows, ["group stream fragments 1 -> 3, json.webpubsub.azure.v1"])
+    assert rows[0]["value"] > 0 and rows[0]["baseline_value"] > 0
