@@ -373,7 +373,10 @@ class Hub:
                 session.deliver(envelope)
         else:
             recipients = self._deliver_to(list(members), envelope, skip, excluded, filter)
-        return self._traced("group", group, envelope, recipients)
+        trace = self.service.trace  # _traced, written out: this is the fan-out's path
+        if trace is not None:
+            trace.delivered(self, "group", group, envelope, recipients)
+        return len(recipients)
 
     def send_to_all(self, envelope: Envelope, *, excluded: Iterable[str] = (), filter: Filter | None = None) -> int:
         """Deliver to every connected (or detached reliable) session of the hub."""

@@ -26,6 +26,7 @@ import json
 import time
 from collections import deque
 from contextvars import ContextVar
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 DEFAULT_CAPACITY = 10_000  # events kept; older ones are overwritten
 RECIPIENTS_SHOWN = 100  # connection ids listed per delivery record (the count is always exact)
 PREVIEW = 4_096  # characters of a frame or body kept in a record
+_now = time.time
 
 
 class RestMark:
@@ -82,14 +84,11 @@ class TraceRecorder:
         return self.next_id - len(self.ring)
 
     def _add(self, kind: str, *fields: Any) -> int:
+        # An event is (wall time, kind, fields...); its id is its position, so it is not stored.
         ident = self.next_id
         self.next_id = ident + 1
-        self.ring.append((ident, time.time(), kind, *fields))
+        self.ring.append((_now(), kind, *fields))
         return ident
-
-    def _cause(self) -> int | RestMark | None:
-        mark = REST_CALL.get()
-        return mark if mark is not None else self.cause
 
     # -- hooks (called on the service's loop; each stores references only) --
 
@@ -101,13 +100,19 @@ class TraceRecorder:
         """A handshake was refused before the upgrade (bad token, hub, subprotocol…)."""
         self._add("refused", hub, path, status, reason, peer)
 
+    # The three hooks of the hot path are written out in full: no *args packing, no helper calls.
+
     def frame_in(self, session: Session, data: str | bytes) -> None:
         """A frame arrived from a client; what its handling sends links back to it."""
-        self.cause = self._add("in", session, data)
+        ident = self.cause = self.next_id
+        self.next_id = ident + 1
+        self.ring.append((_now(), "in", session, data))
 
     def frame_out(self, session: Session, payload: bytes) -> None:
         """A control frame (ack, pong, connected, disconnected) went to one connection."""
-        self._add("out", session, payload, self._cause())
+        mark = REST_CALL.get()
+        self.next_id += 1
+        self.ring.append((_now(), "out", session, payload, self.cause if mark is None else mark))
 
     def delivered(self, hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session]) -> None:
         """One message went to ``recipients`` (shared bytes): to ``"group"``, ``"user"`` or ``"connection"``
@@ -115,7 +120,11 @@ class TraceRecorder:
         count): a ring of 1,000-entry lists would hold megabytes and slow every allocation."""
         count = len(recipients)
         kept = recipients if count <= RECIPIENTS_SHOWN else recipients[:RECIPIENTS_SHOWN]
-        self._add("deliver", hub, to, name, envelope, kept, count, self._cause())
+        mark = REST_CALL.get()
+        self.next_id += 1
+        self.ring.append(
+            (_now(), "deliver", hub, to, name, envelope, kept, count, self.cause if mark is None else mark)
+        )
 
     def replayed(self, session: Session, count: int) -> None:
         """A recovered session was sent its unacknowledged messages again."""
@@ -160,21 +169,30 @@ class TraceRecorder:
         Ids before :attr:`first` are gone; the caller counts ``first - after`` as dropped. Call on the
         service's loop (the ring changes under a reader on another thread).
         """
-        start = max(after, self.first)
-        stop = min(self.next_id, start + limit)
-        ring, offset = self.ring, self.first
+        start, events = self.events(after, limit)
         records = []
-        for position in range(start - offset, stop - offset):
-            record = self.record(ring[position])
+        for ident, event in enumerate(events, start):
+            record = self.record(event, ident)
             if hub is None or record.get("hub") == hub:
                 records.append(record)
-        return stop, records
+        return start + len(events), records
 
-    def record(self, event: tuple[Any, ...]) -> dict[str, Any]:
-        """The JSON-able record of one event (see ``docs/trace.md`` for the fields)."""
-        ident, wall_time, kind = event[0], event[1], event[2]
+    def events(self, after: int, limit: int) -> tuple[int, list[tuple[Any, ...]]]:
+        """``(id of the first, events)``: up to ``limit`` raw events with ids ≥ ``after``, not formatted yet."""
+        start = max(after, self.first)
+        count = min(self.next_id - start, limit)
+        if count <= 0:
+            return start, []
+        # Watchers read near the newest end: walk from there (indexing a deque walks from one end).
+        from_end = self.next_id - start
+        newest_first = list(islice(reversed(self.ring), from_end))
+        return start, newest_first[: from_end - count - 1 : -1] if from_end > count else newest_first[::-1]
+
+    def record(self, event: tuple[Any, ...], ident: int) -> dict[str, Any]:
+        """The JSON-able record of event number ``ident`` (see ``docs/trace.md`` for the fields)."""
+        wall_time, kind = event[0], event[1]
         out: dict[str, Any] = {"id": ident, "t": round(wall_time, 6), "kind": _KINDS.get(kind, kind)}
-        _FORMATTERS[kind](out, *event[3:])
+        _FORMATTERS[kind](out, *event[2:])
         return out
 
 

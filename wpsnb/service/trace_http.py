@@ -39,6 +39,8 @@ log = logging.getLogger("wpsnb.service")
 TRACE_PATH = "/trace"
 INTERVAL = 0.1  # seconds between two reads of the ring by one watcher
 BUDGET = 500  # records one watcher is sent per interval at most
+WORK_LIMIT = 0.002  # seconds one watcher may spend formatting per interval: about 2 % of the loop at most
+CHUNK = 25  # records formatted between two looks at the clock
 STATUS_EVERY = 1.0  # seconds between two status lines (also how soon a gone watcher is noticed)
 BODY_PREVIEW = 300  # characters of a REST request body kept in its record
 
@@ -101,19 +103,35 @@ async def _stream(
             if backlog > budget:  # more than this watcher is given per interval: show the newest
                 dropped += backlog - budget
                 cursor = trace.next_id - budget
-            cursor, records = trace.read(cursor, limit=budget, hub=hub)
-            lines = [json.dumps(record, ensure_ascii=False, separators=(",", ":")) for record in records]
+            lines, cursor, shown_now = _format(trace, cursor, budget, hub)
             now = time.monotonic()
             if now - last_status >= STATUS_EVERY:
                 last_status = now
                 status = {"kind": "watcher", "t": time.time(), "recorded": trace.next_id, "dropped": dropped}
-                lines.append(json.dumps({**status, "shown": shown + len(records)}, separators=(",", ":")))
+                lines.append(json.dumps({**status, "shown": shown + shown_now}, separators=(",", ":")))
             if lines:
-                shown += len(records)
+                shown += shown_now
                 await response.write(("\n".join(lines) + "\n").encode("utf-8"))
             await asyncio.sleep(INTERVAL)
     except (ConnectionError, asyncio.CancelledError):
         return
+
+
+def _format(trace: TraceRecorder, cursor: int, budget: int, hub: str | None) -> tuple[list[str], int, int]:
+    """Up to ``budget`` records from ``cursor`` as JSON lines, formatted for at most :data:`WORK_LIMIT`
+    seconds: ``(lines, next cursor, records sent)``. What is left waits for the next interval."""
+    started = time.perf_counter()
+    first, events = trace.events(cursor, budget)
+    lines: list[str] = []
+    cursor = first
+    for event in events:
+        if (cursor - first) % CHUNK == 0 and time.perf_counter() - started > WORK_LIMIT:
+            break
+        record = trace.record(event, cursor)
+        cursor += 1
+        if hub is None or record.get("hub") == hub:
+            lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    return lines, cursor, len(lines)
 
 
 def _refusal(request: web.Request, access_key: str) -> str | None:
