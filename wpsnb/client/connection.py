@@ -330,9 +330,13 @@ class AsyncClient:
         ack: bool = True,
         wait: bool = True,
         timeout: float = 10.0,
+        metadata: dict[str, str] | None = None,
+        ttl_seconds: int | None = None,
     ) -> int | asyncio.Future[int | None] | None:
         """Publish ``data`` to ``group``. ``data_type``: ``"json"``, ``"text"``, ``"binary"``; by default
         ``str`` → text, bytes-like → binary, anything else → json. ``no_echo`` skips this connection.
+        ``metadata`` (str → str, ASCII) reaches receivers as the message's ``metadata``; ``ttl_seconds``
+        (0-300) is how long the message may wait for a receiver that is recovering.
 
         ``wait=False`` queues the request and returns an ``asyncio.Future`` of its ackId at once (failing
         with the service's refusal), so many sends can be in flight while the caller goes on::
@@ -340,7 +344,7 @@ class AsyncClient:
             >>> futures = [await client.send_to_group("lab", n, wait=False) for n in range(100)]  # doctest: +SKIP
             >>> await asyncio.gather(*futures)                                                   # doctest: +SKIP
         """
-        request = self._requests.send_to_group(group, data, data_type, no_echo, ack)
+        request = self._requests.send_to_group(group, data, data_type, no_echo, ack, metadata, ttl_seconds)
         return await self._request(request, ack, wait, timeout)
 
     async def send_event(
@@ -352,9 +356,11 @@ class AsyncClient:
         ack: bool = True,
         wait: bool = True,
         timeout: float = 10.0,
+        metadata: dict[str, str] | None = None,
     ) -> int | asyncio.Future[int | None] | None:
         """Send the user event ``event`` to the service's upstream handler."""
-        return await self._request(self._requests.send_event(event, data, data_type, ack), ack, wait, timeout)
+        request = self._requests.send_event(event, data, data_type, ack, metadata)
+        return await self._request(request, ack, wait, timeout)
 
     async def _request(
         self, request: PendingRequest, ack: bool, wait: bool, timeout: float

@@ -132,14 +132,31 @@ class ThreadSafe:
         return self._send(self._requests.leave_group(group, ack), ack)
 
     def send_to_group(
-        self, group: str, data: Any, data_type: str | None = None, *, no_echo: bool = False, ack: bool = True
+        self,
+        group: str,
+        data: Any,
+        data_type: str | None = None,
+        *,
+        no_echo: bool = False,
+        ack: bool = True,
+        metadata: dict[str, str] | None = None,
+        ttl_seconds: int | None = None,
     ) -> RequestFuture:
-        """Publish ``data`` to ``group`` (``data_type`` as for ``AsyncClient.send_to_group``)."""
-        return self._send(self._requests.send_to_group(group, data, data_type, no_echo, ack), ack)
+        """Publish ``data`` to ``group`` (the parameters as for ``AsyncClient.send_to_group``)."""
+        request = self._requests.send_to_group(group, data, data_type, no_echo, ack, metadata, ttl_seconds)
+        return self._send(request, ack)
 
-    def send_event(self, event: str, data: Any, data_type: str | None = None, *, ack: bool = True) -> RequestFuture:
+    def send_event(
+        self,
+        event: str,
+        data: Any,
+        data_type: str | None = None,
+        *,
+        ack: bool = True,
+        metadata: dict[str, str] | None = None,
+    ) -> RequestFuture:
         """Send the user event ``event`` to the service's upstream handler."""
-        return self._send(self._requests.send_event(event, data, data_type, ack), ack)
+        return self._send(self._requests.send_event(event, data, data_type, ack, metadata), ack)
 
     def next_message(self, timeout: float | None = None) -> DataMessage | None:
         """The next received message, waiting at most ``timeout`` s; ``None`` if none came or the client closed."""

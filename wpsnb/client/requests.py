@@ -22,8 +22,9 @@ from typing import Any
 
 from ..errors import Forbidden, RequestFailed
 from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
-from ..protocol.limits import MAX_FRAME_BYTES, frame_size_over_limit
+from ..protocol.limits import MAX_FRAME_BYTES, MAX_TTL_SECONDS, frame_size_over_limit
 from ..protocol.messages import Ack, ClientMessage, JoinGroup, LeaveGroup, SendEvent, SendToGroup, payload_type
+from ..protocol.metadata import check_metadata
 from ..protocol.names import group_name_problem
 from ..protocol.pending_requests import PendingRequest
 
@@ -51,16 +52,30 @@ class RequestMaker:
         _check_group(group)
         return _encode(LeaveGroup(group, self._ack_id(ack)))
 
-    def send_to_group(self, group: str, data: Any, data_type: str | None, no_echo: bool, ack: bool) -> PendingRequest:
-        """A sendToGroup request."""
+    def send_to_group(
+        self,
+        group: str,
+        data: Any,
+        data_type: str | None,
+        no_echo: bool,
+        ack: bool,
+        metadata: dict[str, str] | None = None,
+        ttl_seconds: int | None = None,
+    ) -> PendingRequest:
+        """A sendToGroup request (``metadata`` and ``ttl_seconds`` checked by the service's rules first)."""
         _check_group(group)
         data_type = _data_type(data, data_type)
-        return _encode(SendToGroup(group, data, data_type, self._ack_id(ack), bool(no_echo)))
+        message = SendToGroup(
+            group, data, data_type, self._ack_id(ack), bool(no_echo), _checked_metadata(metadata), _ttl(ttl_seconds)
+        )
+        return _encode(message)
 
-    def send_event(self, event: str, data: Any, data_type: str | None, ack: bool) -> PendingRequest:
+    def send_event(
+        self, event: str, data: Any, data_type: str | None, ack: bool, metadata: dict[str, str] | None = None
+    ) -> PendingRequest:
         """An event request (checked against the codec's rules: a bad name would close the connection)."""
         data_type = _data_type(data, data_type)
-        request = _encode(SendEvent(event, data, data_type, self._ack_id(ack)))
+        request = _encode(SendEvent(event, data, data_type, self._ack_id(ack), _checked_metadata(metadata)))
         try:
             parse_client_message(request.frame)
         except InvalidMessage as exc:
@@ -149,6 +164,25 @@ def _encode(message: ClientMessage) -> PendingRequest:
             "Split it into smaller messages."
         )
     return PendingRequest(message, frame)
+
+
+def _checked_metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    """The metadata if the service will take it; ``ValueError`` (not a closed connection) otherwise."""
+    if not metadata:
+        return None
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
+    return check_metadata(metadata.items())
+
+
+def _ttl(ttl_seconds: int | None) -> int | None:
+    if ttl_seconds is None:
+        return None
+    if not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(
+            f"ttl_seconds must be an integer from 0 to {MAX_TTL_SECONDS} (0: never expires), got {ttl_seconds!r}"
+        )
+    return ttl_seconds
 
 
 def _check_group(group: Any) -> None:

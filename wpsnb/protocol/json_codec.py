@@ -43,6 +43,8 @@ from .messages import (
     ServiceMessage,
     StreamData,
     StreamEnd,
+    StreamError,
+    StreamInfo,
     StreamStart,
     payload_error,
     payload_type,
@@ -328,11 +330,17 @@ def encode_client_message(message: ClientMessage) -> str:
         frame["dataType"] = message.data_type
         frame["data"] = encode_data(message.data_type, message.data)
         frame["noEcho"] = message.no_echo
+        if message.metadata:
+            frame["metadata"] = message.metadata
+        if message.ttl_seconds is not None:
+            frame["ttlSeconds"] = message.ttl_seconds
     elif isinstance(message, SendEvent):
         frame["event"] = message.event
         _put_ack_id(frame, message.ack_id)
         frame["dataType"] = message.data_type
         frame["data"] = encode_data(message.data_type, message.data)
+        if message.metadata:
+            frame["metadata"] = message.metadata
     elif isinstance(message, SequenceAck):
         frame["sequenceId"] = message.sequence_id
     return _dumps(frame)
@@ -397,6 +405,7 @@ def parse_service_message(text: str | bytes) -> ServiceMessage:
                 f"message: 'sequenceId' must be a non-negative integer, got {sequence_id!r}", field="sequenceId"
             )
         from_user_id = frame.get("fromUserId")
+        metadata = frame.get("metadata")
         return DataMessage(
             source=source,
             data=data,
@@ -404,6 +413,8 @@ def parse_service_message(text: str | bytes) -> ServiceMessage:
             group=group,
             from_user_id=from_user_id if isinstance(from_user_id, str) else None,
             sequence_id=sequence_id,
+            metadata=metadata if isinstance(metadata, dict) else None,
+            stream=_stream_info(frame.get("stream")),
         )
     if kind == "ack":
         ack_id = _required(frame, "ackId", "ack")
@@ -643,6 +654,23 @@ def _metadata(frame: dict[str, Any], where: str) -> dict[str, str] | None:
         return check_metadata(metadata.items())
     except ValueError as exc:
         raise InvalidMessage(f"{where}: {exc}", field="metadata") from None
+
+
+def _stream_info(stream: Any) -> StreamInfo | None:
+    """The ``stream`` of a received group message (a fragment of a group stream), or ``None``."""
+    if not isinstance(stream, dict) or not isinstance(stream.get("streamId"), str):
+        return None
+    number, error = stream.get("streamSequenceId"), stream.get("error")
+    if not _is_uint64(number):
+        return None
+    if isinstance(error, dict):
+        code = error.get("userErrorCode")
+        error = StreamError(
+            str(error.get("name") or ""), str(error.get("message") or ""), code if isinstance(code, str) else None
+        )
+    return StreamInfo(
+        stream["streamId"], number, stream.get("endOfStream") is True, error if isinstance(error, StreamError) else None
+    )
 
 
 def _is_uint64(value: Any) -> bool:
