@@ -1,7 +1,8 @@
-"""The front-end module loader: each file says what it imports; a widget gets one self-contained module.
+"""The front-end modules and their loader: each file says what it imports; a widget gets one module.
 
-The inlined modules are imported by node (ES modules from ``data:`` URLs, as the browser does), so a
-wrong rewrite, a missing export or a module that depends on another's globals fails here.
+Node imports the modules as a page does (files with relative imports, the vendored classic script
+with its export line), so a missing export or a module that leans on another's globals fails here.
+The widget loader's ``blob:`` URLs need a browser: the widget tests in tests/browser load it.
 """
 
 from __future__ import annotations
@@ -24,54 +25,60 @@ WIDGETS = ["stream_view.js", "frame_inspector.js"]
 def run_node(script: str) -> str:
     if NODE is None:
         pytest.skip("node is not installed (the interop tests need it too)")
-    # On stdin: an inlined module is too long for a command line.
+    # On stdin; the modules are imported from a copy of the directory as a page gets it (module_source).
     done = subprocess.run([NODE, "--input-type=module"], input=script, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def data_url(source: str) -> str:
-    import base64
+@pytest.fixture(scope="module")
+def served_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The front end as the watch page's server hands it out, in a directory node can import from."""
+    root = tmp_path_factory.mktemp("web")
+    for path in WEB_DIR.rglob("*.js"):
+        name = path.relative_to(WEB_DIR).as_posix()
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(module_source(name), encoding="utf-8")
+    (root / "package.json").write_text('{"type": "module"}')
+    return root
 
-    return "data:text/javascript;base64," + base64.b64encode(source.encode()).decode()
+
+def imported(root: Path, name: str) -> str:
+    return json.dumps((root / name).as_uri())
 
 
-def test_every_module_declares_its_imports_and_has_no_relative_specifier_left_once_inlined() -> None:
-    for name in MODULES:
+def test_a_widget_module_carries_each_module_once_after_its_imports() -> None:
+    for name in WIDGETS:
         source = esm(name)
-        assert not re.search(r"""from\s*["']\.{1,2}/""", source), name
-        assert not re.search(r"""^\s*import\s*["']\.{1,2}/""", source, re.M), name
+        listed = re.findall(r'^"([\w./-]+\.js)",$', source, re.M)
+        assert listed[-1] == name and len(listed) == len(set(listed))
+        assert "dom.js" in listed and "feed.js" in listed and "live_view.js" in listed
+        for position, module in enumerate(listed):  # every rewritten import names a module listed before it
+            body = json.loads(source.split("const modules = ", 1)[1].split(";\nconst urls", 1)[0])[position][1]
+            for dependency in re.findall(r"wpsnb-module:([\w./-]+)", body):
+                assert dependency in listed[:position], (module, dependency)
+    for name in MODULES:
+        assert not re.search(r"""(from\s*|import\s*)\\?["']\.{1,2}/""", esm(name)), name
+    assert esm("stream_view.js").count("export default uPlot;") == 1
+    assert len(esm("stream_view.js")) < 1.2 * sum(
+        len(module_source(n)) for n in re.findall(r'^"([\w./-]+\.js)",$', esm("stream_view.js"), re.M)
+    )
 
 
 @pytest.mark.node
 @pytest.mark.parametrize("name", WIDGETS)
-def test_a_widget_module_loads_in_a_js_engine_with_its_imports(name: str) -> None:
+def test_each_widget_module_loads_with_only_what_it_imports(served_copy: Path, name: str) -> None:
     out = run_node(
-        f"const m = await import({json.dumps(data_url(esm(name)))});"
+        f"const m = await import({imported(served_copy, name)});"
         "console.log(typeof m.default.initialize, typeof m.default.render);"
     )
     assert out.split() == ["function", "function"]
 
 
 @pytest.mark.node
-def test_a_module_imported_by_two_widgets_is_one_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Both widgets import feed.js (and so its store registry): one module, whoever loads it first.
-    shutil.copytree(WEB_DIR, tmp_path / "web")
-    monkeypatch.setattr(modules, "WEB_DIR", tmp_path / "web")
-    (tmp_path / "web" / "probe.js").write_text("import { FeedStore } from './feed.js'; export { FeedStore };")
-    probe = esm("probe.js")
+def test_the_vendored_chart_library_loads_as_a_module(served_copy: Path) -> None:
     out = run_node(
-        f"const a = await import({json.dumps(data_url(probe))});"
-        f"const b = await import({json.dumps(data_url(probe + chr(10) + '// another importer'))});"
-        "console.log(a.FeedStore === b.FeedStore);"
-    )
-    assert out.strip() == "true"
-
-
-@pytest.mark.node
-def test_the_vendored_chart_library_loads_as_a_module() -> None:
-    out = run_node(
-        f"const m = await import({json.dumps(data_url(esm('vendor/uPlot.iife.min.js')))});"
+        f"const m = await import({imported(served_copy, 'vendor/uPlot.iife.min.js')});"
         "console.log(typeof m.default, typeof m.default.paths);"
     )
     assert out.split() == ["function", "object"]
@@ -89,8 +96,8 @@ def test_only_static_imports_at_the_start_of_a_line_are_rewritten(
         'const path = "./b.js"; // a string, not an import\n'
     )
     source = esm("a.js")
-    assert source.count("data:text/javascript;base64,") == 3
-    assert 'const path = "./b.js";' in source
+    assert source.count("wpsnb-module:b.js") == 3 and source.count('"b.js",') == 1
+    assert 'const path = \\"./b.js\\";' in source
 
 
 def test_a_cycle_a_missing_file_an_escape_and_a_dynamic_import_are_errors(
@@ -131,10 +138,10 @@ def test_the_vendored_files_match_their_recorded_checksums() -> None:
 
 
 @pytest.mark.node
-def test_the_log_draws_progress_in_place_hides_control_messages_and_searches_what_it_shows() -> None:
+def test_the_log_draws_progress_in_place_hides_control_messages_and_searches_what_it_shows(served_copy: Path) -> None:
     # log_lines.js with a feed store's interface (records, subscribe), as StreamView and the watch page use it.
     out = run_node(
-        f"const m = await import({json.dumps(data_url(esm('log_lines.js')))});"
+        f"const m = await import({imported(served_copy, 'log_lines.js')});"
         """
         const text = (i, data, from = "p") => ({ i, kind: "message", dataType: "text", group: "g", from, data, t: i });
         const records = [
@@ -180,8 +187,8 @@ def test_the_log_draws_progress_in_place_hides_control_messages_and_searches_wha
 
 
 @pytest.mark.node
-def test_metric_points_come_from_json_fields_and_log_extra_against_step_or_time() -> None:
-    script = f"const m = await import({json.dumps(data_url(esm('metrics.js')))});"
+def test_metric_points_come_from_json_fields_and_log_extra_against_step_or_time(served_copy: Path) -> None:
+    script = f"const m = await import({imported(served_copy, 'metrics.js')});"
     # metrics.js draws with uPlot in a browser; its point extraction is plain data.
     script = "globalThis.ResizeObserver = class {};" + script
     out = run_node(

@@ -1,11 +1,12 @@
-"""One ES module out of several, for a widget: relative imports inlined as ``data:`` URLs.
+"""One ES module out of several, for a widget: each imported module once, loaded from a ``blob:`` URL.
 
 The front-end files in this directory import each other by relative path, which a page served from
 here resolves by itself. An anywidget cannot: its ``_esm`` is a string the front end imports from a
-``blob:`` URL, against which ``"./dom.js"`` means nothing. :func:`esm` therefore returns a module's
-source with every relative import specifier replaced by a ``data:`` URL that holds the imported
-module (treated the same way, recursively). The browser keys modules by URL, so a file imported from
-several places — or by several widgets — is still one module instance with one state.
+``blob:`` URL, against which ``"./dom.js"`` means nothing. :func:`esm` therefore returns a small
+loader module holding the sources of the module and of everything it imports (each once, in
+dependency order). At load time it gives each module a ``blob:`` URL after its imports have one,
+with its relative specifiers pointed at those URLs, imports the entry and re-exports its default
+(what anywidget calls). Each source is carried once, unencoded (JSON string escapes only).
 
 Only static imports are rewritten, each starting a line::
 
@@ -24,13 +25,13 @@ a file in this directory, so an edit shows in every open widget without restarti
 Example::
 
     >>> source = esm("live_view.js")
-    >>> "data:text/javascript;base64," in source and './dom.js"' not in source
+    >>> '"dom.js"' in source and "./dom.js" not in source
     True
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import logging
 import os
 import re
@@ -71,10 +72,15 @@ def module_source(name: str) -> str:
 def esm(name: str) -> str:
     """The module ``name`` with its relative imports inlined: one string for an anywidget's ``_esm``.
 
-    >>> "export default" in esm("stream_view.js")
+    >>> esm("stream_view.js").rstrip().endswith("export default entry.default;")
     True
     """
-    return _inline(_resolve(name), {}, ())
+    entry = _resolve(name)
+    order: list[tuple[str, str]] = []
+    _collect(entry, order, ())
+    return _LOADER.replace("ENTRY", json.dumps(entry.relative_to(WEB_DIR).as_posix())).replace(
+        "MODULES", json.dumps(order, ensure_ascii=False, indent=0)
+    )
 
 
 def css(*names: str) -> str:
@@ -129,22 +135,38 @@ def _resolve(name: str, importer: Path | None = None) -> Path:
     return path
 
 
-def _inline(path: Path, done: dict[Path, str], chain: tuple[Path, ...]) -> str:
+def _collect(path: Path, order: list[tuple[str, str]], chain: tuple[Path, ...]) -> None:
+    """Append ``path``'s imports (depth first), then ``path`` itself, to ``order``; each module once."""
+    relative = path.relative_to(WEB_DIR).as_posix()
     if path in chain:
         cycle = " -> ".join(p.relative_to(WEB_DIR).as_posix() for p in (*chain, path))
         raise ValueError(f"import cycle in the front-end modules: {cycle}")
-    relative = path.relative_to(WEB_DIR).as_posix()
+    if any(name == relative for name, _ in order):
+        return
     text = module_source(relative)
     if _DYNAMIC_IMPORT.search(text):
         raise ValueError(f"{relative}: a dynamic import() of a relative path cannot be inlined; import it statically")
 
     def replace(match: re.Match[str]) -> str:
         target = _resolve(match["spec"], path)
-        if target not in done:
-            body = _inline(target, done, (*chain, path))
-            # sourceURL names the module in the browser's devtools and stack traces.
-            body += f"\n//# sourceURL=wpsnb/web/{target.relative_to(WEB_DIR).as_posix()}\n"
-            done[target] = "data:text/javascript;base64," + base64.b64encode(body.encode("utf-8")).decode("ascii")
-        return f"{match['head']}{match['quote']}{done[target]}{match['quote']}"
+        _collect(target, order, (*chain, path))
+        name = target.relative_to(WEB_DIR).as_posix()
+        return f"{match['head']}{match['quote']}{_MARK}{name}{match['quote']}"
 
-    return _STATIC_IMPORT.sub(replace, text)
+    order.append((relative, _STATIC_IMPORT.sub(replace, text)))
+
+
+_MARK = "wpsnb-module:"  # a rewritten specifier, until the loader puts the module's blob: URL there
+_LOADER = """// A wpsnb widget's front end: wpsnb/web's modules, made into one by wpsnb/web/modules.py. Each module
+// gets a blob: URL once its imports have one, with their specifiers pointed at those URLs.
+const modules = MODULES;
+const urls = {};
+for (const [name, source] of modules) {
+  const text = source.replace(/(["'])wpsnb-module:([^"']+)\\1/g, (_, quote, dep) => quote + urls[dep] + quote);
+  const blob = new Blob([`${text}\\n//# sourceURL=wpsnb/web/${name}\\n`], { type: "text/javascript" });
+  urls[name] = URL.createObjectURL(blob);
+}
+const entry = await import(urls[ENTRY]);
+for (const url of Object.values(urls)) URL.revokeObjectURL(url); // loaded and linked: no longer needed
+export default entry.default;
+"""
