@@ -55,9 +55,24 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..errors import AckTimeout, ConnectionRejected, NotConnected, ServiceUnreachable, WebPubSubError
+from ..errors import (
+    AckTimeout,
+    ConnectionRejected,
+    NotConnected,
+    RequestFailed,
+    ServiceUnreachable,
+    WebPubSubError,
+)
 from ..protocol.client_session import Acked, ClientSession, ClientState, Refused, Unreadable, WindowOpen
-from ..protocol.messages import JSON_PROTOCOLS, RELIABLE_PROTOCOL, Connected, DataMessage, Disconnected, is_reliable
+from ..protocol.messages import (
+    JSON_PROTOCOLS,
+    RELIABLE_PROTOCOL,
+    Connected,
+    DataMessage,
+    Disconnected,
+    InvokeResponse,
+    is_reliable,
+)
 from ..protocol.pending_requests import PendingRequest
 from ..source import Source, redact_url
 from .callbacks import Dispatcher
@@ -125,6 +140,7 @@ class AsyncClient:
         self._dispatcher = Dispatcher(callback_buffer)
         self.frames = Journal(journal_size, record_to, notify=self._dispatcher.submit)
         self._inbox = Inbox(message_buffer)
+        self._invocations: dict[str, asyncio.Future[InvokeResponse]] = {}  # invoke() calls waiting
         self._requests = RequestMaker(self.reliable)
         self._session = ClientSession(
             reliable=self.reliable,
@@ -362,6 +378,44 @@ class AsyncClient:
         request = self._requests.send_event(event, data, data_type, ack, metadata)
         return await self._request(request, ack, wait, timeout)
 
+    async def invoke(self, event: str, data: Any = None, data_type: str | None = None, *, timeout: float = 30.0) -> Any:
+        """Call the hub's user-event handler for ``event`` and return its reply (``None`` if it sent none).
+
+        Raises :class:`~wpsnb.errors.RequestFailed` with the service's error name (``InternalServerError``,
+        ``Timeout``, ``BadRequest``) and :class:`~wpsnb.errors.AckTimeout` after ``timeout`` s, when the
+        invocation is cancelled. Example::
+
+            >>> await client.invoke("ask", {"question": 1})   # doctest: +SKIP
+            {'answer': 2}
+        """
+        self._check_can_send()
+        request = self._requests.invoke(event, data, data_type)
+        invocation_id = request.message.invocation_id
+        answer: asyncio.Future[InvokeResponse] = asyncio.get_running_loop().create_future()
+        self._invocations[invocation_id] = answer
+        try:
+            self._submit(request)
+            response = await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except asyncio.TimeoutError:
+            if self._session.state is not ClientState.CLOSED:
+                self._submit(self._requests.cancel_invocation(invocation_id))
+            raise AckTimeout(
+                f"invoke of event {event!r} got no answer within {timeout:g} s; it was cancelled "
+                "(a handler that needs longer: pass a larger timeout)"
+            ) from None
+        finally:
+            self._invocations.pop(invocation_id, None)
+            if not answer.done():
+                answer.add_done_callback(_consume)
+        if not response.success:
+            error = response.error
+            name = error.name if error is not None else "InternalServerError"
+            detail = error.message if error is not None else ""
+            raise RequestFailed(
+                f"invoke of event {event!r} failed: {name}: {detail}", name=name, service_message=detail
+            )
+        return response.data
+
     async def _request(
         self, request: PendingRequest, ack: bool, wait: bool, timeout: float
     ) -> int | asyncio.Future[int | None] | None:
@@ -493,6 +547,8 @@ class AsyncClient:
                 self._refused(event.request, event.ack)
             elif kind is WindowOpen:
                 self._wake_writer()
+            elif kind is InvokeResponse:
+                settle(self._invocations.get(event.invocation_id), event)
             elif kind is Unreadable:
                 log.warning("ignored a frame the client cannot parse: %s", event.error)
 
@@ -539,6 +595,8 @@ class AsyncClient:
             await self._link.stop()
         for request in (*dropped, *self._handoff.take_all()):
             settle(request.waiter, error=error)
+        for answer in self._invocations.values():
+            settle(answer, error=error)
         self._inbox.close()
         self.frames.close()
         await self._dispatcher.stop()

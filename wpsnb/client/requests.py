@@ -23,10 +23,21 @@ from typing import Any
 from ..errors import Forbidden, RequestFailed
 from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
 from ..protocol.limits import MAX_FRAME_BYTES, MAX_TTL_SECONDS, frame_size_over_limit
-from ..protocol.messages import Ack, ClientMessage, JoinGroup, LeaveGroup, SendEvent, SendToGroup, payload_type
+from ..protocol.messages import (
+    Ack,
+    CancelInvocation,
+    ClientMessage,
+    Invoke,
+    JoinGroup,
+    LeaveGroup,
+    SendEvent,
+    SendToGroup,
+    payload_type,
+)
 from ..protocol.metadata import check_metadata
 from ..protocol.names import group_name_problem
 from ..protocol.pending_requests import PendingRequest
+from ..protocol.stream_codec import encode_invoke
 
 
 class RequestMaker:
@@ -36,11 +47,12 @@ class RequestMaker:
     caught in a drop can be resent without being carried out twice.
     """
 
-    __slots__ = ("reliable", "_ack_ids")
+    __slots__ = ("reliable", "_ack_ids", "_invocation_ids")
 
     def __init__(self, reliable: bool):
         self.reliable = reliable
         self._ack_ids = itertools.count(1)  # next() on a count is atomic: any thread may build
+        self._invocation_ids = itertools.count(1)
 
     def join_group(self, group: str, ack: bool) -> PendingRequest:
         """A joinGroup request."""
@@ -81,6 +93,26 @@ class RequestMaker:
         except InvalidMessage as exc:
             raise ValueError(str(exc)) from None
         return request
+
+    def invoke(self, event: str, data: Any, data_type: str | None) -> PendingRequest:
+        """An invoke request with a new invocationId (no data when ``data`` is ``None``)."""
+        invocation_id = str(next(self._invocation_ids))
+        message = (
+            Invoke(invocation_id, event)
+            if data is None
+            else Invoke(invocation_id, event, data, _data_type(data, data_type))
+        )
+        request = PendingRequest(message, encode_invoke(message))
+        try:
+            parse_client_message(request.frame)  # a bad event name would close the connection
+        except InvalidMessage as exc:
+            raise ValueError(str(exc)) from None
+        return request
+
+    def cancel_invocation(self, invocation_id: str) -> PendingRequest:
+        """Tell the service nobody waits for ``invocation_id`` any more."""
+        message = CancelInvocation(invocation_id)
+        return PendingRequest(message, encode_invoke(message))
 
     def _ack_id(self, ack: bool) -> int | None:
         return next(self._ack_ids) if ack or self.reliable else None

@@ -179,6 +179,13 @@ class Client:
     def drop_connection(self) -> bool:
         return run(self.async_client.drop_connection(), 5, what="drop_connection()")
 
+    @mirrors(AsyncClient.invoke, returns="Any")
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        if in_loop_thread():
+            raise WrongThread("waiting for an invoke answer inside a callback would deadlock the wpsnb event loop")
+        timeout = _bind(AsyncClient.invoke, self, args, kwargs)["timeout"]
+        return run(self.async_client.invoke(*args, **kwargs), timeout + 5, what="invoke()")
+
     @mirrors(AsyncClient.flush)
     def flush(self, *args: Any, **kwargs: Any) -> None:
         timeout = _bind(AsyncClient.flush, self, args, kwargs)["timeout"]

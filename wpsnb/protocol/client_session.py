@@ -52,7 +52,7 @@ from typing import Any
 
 from .json_codec import InvalidMessage, encode_client_message, parse_service_message
 from .limits import CloseCode
-from .messages import Ack, Connected, DataMessage, Disconnected, JoinGroup, LeaveGroup, SequenceAck
+from .messages import Ack, Connected, DataMessage, Disconnected, InvokeResponse, JoinGroup, LeaveGroup, SequenceAck
 from .pending_requests import PendingRequest, PendingRequests
 from .reliable import SequenceTracker
 
@@ -361,6 +361,8 @@ class ClientSession:
             self.reconnection_token = message.reconnection_token or self.reconnection_token
         elif kind is Disconnected:
             self.disconnect_reason = message.message or None
+        elif kind is InvokeResponse:
+            events.append(message)  # the client resolves the invocation waiting for it
         return events
 
     def _on_ack(self, ack: Ack, events: list[Any]) -> None:

@@ -444,6 +444,11 @@ def parse_service_message(text: str | bytes) -> ServiceMessage:
         raise InvalidMessage(f"system: unknown event {event!r}; expected 'connected' or 'disconnected'", field="event")
     if kind == "pong":
         return Pong()
+    if kind in ("streamAck", "streamNack", "streamClosed", "invokeResponse"):
+        # Imported here: stream_codec builds on this module (its frames share the field rules).
+        from .stream_codec import parse_service_reply
+
+        return parse_service_reply(frame)
     raise InvalidMessage(f"unknown service message type {kind!r}", field="type")
 
 

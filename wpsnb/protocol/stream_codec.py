@@ -18,8 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .json_codec import InvalidMessage, encode_data
+from .json_codec import InvalidMessage, decode_data, encode_data
 from .messages import (
+    AckError,
+    CancelInvocation,
+    Invoke,
     InvokeResponse,
     StreamAck,
     StreamClosed,
@@ -153,3 +156,41 @@ def parse_stream_info(stream: Any) -> StreamInfo | None:
     return StreamInfo(
         stream_id, sequence_id, stream.get("endOfStream") is True, parse_stream_error(stream.get("error"))
     )
+
+
+def encode_invoke(message: Invoke | CancelInvocation) -> str:
+    """An ``invoke`` or ``cancelInvocation`` frame, as the JS client 1.1.0 writes them.
+
+    >>> encode_invoke(Invoke("1", "ask", {"q": 1}, "json"))
+    '{"type":"invoke","invocationId":"1","target":"event","event":"ask","dataType":"json","data":{"q":1}}'
+    """
+    if isinstance(message, CancelInvocation):
+        return _dumps({"type": message.type, "invocationId": message.invocation_id})
+    frame: dict[str, Any] = {"type": message.type, "invocationId": message.invocation_id, "target": "event"}
+    frame["event"] = message.event
+    if message.data_type is not None:
+        frame["dataType"] = message.data_type
+        frame["data"] = encode_data(message.data_type, message.data)
+    return _dumps(frame)
+
+
+def parse_service_reply(frame: dict[str, Any]) -> StreamAck | StreamNack | StreamClosed | InvokeResponse:
+    """A ``streamAck`` / ``streamNack`` / ``streamClosed`` / ``invokeResponse`` frame (already a dict).
+
+    >>> parse_service_reply({"type": "invokeResponse", "invocationId": "1", "success": True, "dataType": "text",
+    ...                      "data": "hi"}).data
+    'hi'
+    """
+    if frame.get("type") != "invokeResponse":
+        return parse_stream_reply(frame)
+    invocation_id, success = frame.get("invocationId"), frame.get("success")
+    if not isinstance(invocation_id, str) or not isinstance(success, bool):
+        raise InvalidMessage("invokeResponse: 'invocationId' must be a string and 'success' a boolean")
+    data_type, error = frame.get("dataType"), frame.get("error")
+    data = None
+    if isinstance(data_type, str):
+        data = decode_data(data_type, frame.get("data"), where="invokeResponse")
+    failure = None
+    if isinstance(error, dict):
+        failure = AckError(str(error.get("name") or ""), str(error.get("message") or ""))
+    return InvokeResponse(invocation_id, success, data, data_type if isinstance(data_type, str) else None, failure)
