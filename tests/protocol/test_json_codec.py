@@ -42,6 +42,7 @@ from wpsnb.protocol.messages import (
     Connected,
     DataMessage,
     Disconnected,
+    InvokeResponse,
     JoinGroup,
     LeaveGroup,
     Ping,
@@ -49,6 +50,10 @@ from wpsnb.protocol.messages import (
     SendEvent,
     SendToGroup,
     SequenceAck,
+    StreamAck,
+    StreamClosed,
+    StreamError,
+    StreamInfo,
     is_reliable,
 )
 
@@ -325,7 +330,22 @@ def test_parse_service_message_rejects_what_the_sdk_could_not_read() -> None:
     with pytest.raises(InvalidMessage, match="unknown event"):
         parse_service_message('{"type":"system","event":"rebooted"}')
     with pytest.raises(InvalidMessage, match="unknown service message type"):
+        parse_service_message('{"type":"groupStateSnapshot"}')
+    with pytest.raises(InvalidMessage, match="'streamId' must be a string"):
         parse_service_message('{"type":"streamAck"}')
+
+
+def test_parse_service_message_reads_stream_and_invoke_replies() -> None:
+    assert parse_service_message('{"type":"streamAck","streamId":"s","expectedSequenceId":3}') == StreamAck("s", 3)
+    closed = parse_service_message('{"type":"streamClosed","streamId":"s","error":{"name":"IdleTimeout"}}')
+    assert closed == StreamClosed("s", StreamError("IdleTimeout"))
+    reply = '{"type":"invokeResponse","invocationId":"1","success":true,"dataType":"binary","data":"AAE="}'
+    assert parse_service_message(reply) == InvokeResponse("1", True, b"\x00\x01", "binary")
+    message = parse_service_message(
+        '{"type":"message","from":"group","group":"g","dataType":"text","data":"","metadata":{"k":"v"},'
+        '"stream":{"streamId":"s","streamSequenceId":2,"endOfStream":true}}'
+    )
+    assert (message.metadata, message.stream) == ({"k": "v"}, StreamInfo("s", 2, True))
 
 
 def test_is_reliable() -> None:
