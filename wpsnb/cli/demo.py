@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 Next: open {page} in a browser, then in another terminal:
   ls -R | wpsnb pipe {DEMO_GROUP} --negotiate {page}negotiate
-and watch the lines arrive. `wpsnb tail {DEMO_GROUP} --negotiate {page}negotiate` shows them in a terminal.
+and watch the lines arrive. `wpsnb tail {DEMO_GROUP} --negotiate {page}negotiate` shows them in a terminal;
+`wpsnb trace --connection-string '{service.connection_string}'` shows every frame the service sees.
 
 Press Ctrl-C to stop.""")
         stop = asyncio.Event()
