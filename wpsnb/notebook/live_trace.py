@@ -165,9 +165,6 @@ class LiveTrace(LiveWidget):
         if isinstance(frame, str) and len(frame) > ROW_FRAME:
             row["frame"] = frame[:ROW_FRAME]
             row["truncated"] = True
-        if isinstance(row.get("conns"), list) and len(row["conns"]) > 20:
-            row["conns"] = row["conns"][:20]  # the page filters on these; the detail lists them all
-            row["connsCut"] = True
         ident, cause = record.get("id"), record.get("cause")
         with self._lock:
             self._records.append((index, record))

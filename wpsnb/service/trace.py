@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .hub import Hub, Session
 
 DEFAULT_CAPACITY = 10_000  # events kept; older ones are overwritten
-RECIPIENTS_SHOWN = 100  # connection ids listed per delivery record (the count is always exact)
+RECIPIENTS_SHOWN = 32  # connection ids listed per delivery record (the count is always exact)
 PREVIEW = 4_096  # characters of a frame or body kept in a record
 _now = time.time
 
