@@ -1,7 +1,9 @@
 """``AsyncClient``: a Web PubSub client connection on ``websockets``, over the sans-I/O protocol core.
 
 It speaks ``json.reliable.webpubsub.azure.v1`` (default) or ``json.webpubsub.azure.v1``, waits for
-acks, journals every frame, and keeps the connection alive across drops.
+acks, journals every frame, and keeps the connection alive across drops. This module is the public
+API; the protocol's decisions are made by :class:`~wpsnb.protocol.client_session.ClientSession`, and
+the sockets and timers are in :mod:`wpsnb.client.link` (see ``docs/client.md``).
 
 States (``client.state``):
 
@@ -241,8 +243,7 @@ class AsyncClient:
         try:
             await link.open_first(timeout)
         except asyncio.TimeoutError:
-            session.start_failed()
-            self._announce()
+            self._start_failed()
             raise ServiceUnreachable(
                 f"no connection within {timeout:g} s; is the service running and reachable?"
             ) from None
@@ -253,13 +254,17 @@ class AsyncClient:
                 raise key_mismatch(exc, self._source.describe()) from None
             raise
         except BaseException:
-            session.start_failed()
-            self._announce()
+            self._start_failed()
             raise
         self._link = link
         self._dispatcher.start()
         link.start()
         return self
+
+    def _start_failed(self) -> None:
+        if self._session.state is ClientState.CONNECTING:  # not if close() was called meanwhile
+            self._session.start_failed()
+            self._announce()
 
     async def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (waiting at most ``timeout`` s), acknowledge, and close for good."""
@@ -536,7 +541,9 @@ class AsyncClient:
 
     def _on_events(self, events: list[Any]) -> None:
         """Act on what the session made of a frame (its first event, the frame itself, is journaled)."""
-        for event in events[1:]:
+        events_after_the_frame = iter(events)
+        next(events_after_the_frame)
+        for event in events_after_the_frame:
             kind = type(event)
             if kind is DataMessage:
                 self._deliver(event)

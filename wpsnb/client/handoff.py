@@ -114,6 +114,8 @@ class ThreadSafe:
     (:class:`~wpsnb.errors.Forbidden`, ...) or :class:`~wpsnb.errors.NotConnected` if the client closes
     first. With ``ack=False`` nothing is awaited: the future is already resolved with the ackId
     (``None`` on the plain protocol), and a later failure is only logged and counted.
+    ``future=False`` returns the ackId itself instead of a future (fire-and-forget callers that would
+    only read it at once: making a future costs more than queueing the request).
     """
 
     __slots__ = ("_requests", "_submit", "_inbox")
@@ -123,13 +125,13 @@ class ThreadSafe:
         self._submit = submit
         self._inbox = inbox
 
-    def join_group(self, group: str, *, ack: bool = True) -> RequestFuture:
+    def join_group(self, group: str, *, ack: bool = True, future: bool = True) -> RequestFuture | int | None:
         """Join ``group``."""
-        return self._send(self._requests.join_group(group, ack), ack)
+        return self._send(self._requests.join_group(group, ack), ack, future)
 
-    def leave_group(self, group: str, *, ack: bool = True) -> RequestFuture:
+    def leave_group(self, group: str, *, ack: bool = True, future: bool = True) -> RequestFuture | int | None:
         """Leave ``group``."""
-        return self._send(self._requests.leave_group(group, ack), ack)
+        return self._send(self._requests.leave_group(group, ack), ack, future)
 
     def send_to_group(
         self,
@@ -141,10 +143,11 @@ class ThreadSafe:
         ack: bool = True,
         metadata: dict[str, str] | None = None,
         ttl_seconds: int | None = None,
-    ) -> RequestFuture:
+        future: bool = True,
+    ) -> RequestFuture | int | None:
         """Publish ``data`` to ``group`` (the parameters as for ``AsyncClient.send_to_group``)."""
         request = self._requests.send_to_group(group, data, data_type, no_echo, ack, metadata, ttl_seconds)
-        return self._send(request, ack)
+        return self._send(request, ack, future)
 
     def send_event(
         self,
@@ -154,24 +157,28 @@ class ThreadSafe:
         *,
         ack: bool = True,
         metadata: dict[str, str] | None = None,
-    ) -> RequestFuture:
+        future: bool = True,
+    ) -> RequestFuture | int | None:
         """Send the user event ``event`` to the service's upstream handler."""
-        return self._send(self._requests.send_event(event, data, data_type, ack, metadata), ack)
+        return self._send(self._requests.send_event(event, data, data_type, ack, metadata), ack, future)
 
     def next_message(self, timeout: float | None = None) -> DataMessage | None:
         """The next received message, waiting at most ``timeout`` s; ``None`` if none came or the client closed."""
         message: DataMessage | None = self._inbox.get(timeout)
         return message
 
-    def _send(self, request: PendingRequest, ack: bool) -> RequestFuture:
-        future = RequestFuture(request.message)
+    def _send(self, request: PendingRequest, ack: bool, future: bool) -> RequestFuture | int | None:
+        if not future:
+            self._submit(request)
+            return request.ack_id
+        answer = RequestFuture(request.message)
         if ack:
-            request.waiter = future
+            request.waiter = answer
             self._submit(request)
         else:
             self._submit(request)
-            future.set_result(request.ack_id)
-        return future
+            answer.set_result(request.ack_id)
+        return answer
 
 
 __all__ = ["Handoff", "RequestFuture", "ThreadSafe"]

@@ -31,11 +31,12 @@ from ..errors import (
     ConnectionRejected,
     InvalidSource,
     NegotiateFailed,
+    NotConnected,
     RecoveryFailed,
     ServiceUnreachable,
     WebPubSubError,
 )
-from ..protocol.client_session import SEQUENCE_ACK_INTERVAL, ClientSession, Drop
+from ..protocol.client_session import SEQUENCE_ACK_INTERVAL, ClientSession, ClientState, Drop
 from ..protocol.limits import CloseCode
 from ..protocol.messages import Connected
 from ..source import with_query
@@ -93,6 +94,9 @@ class Link:
         url = await asyncio.wait_for(self.handlers.negotiate(), timeout)
         ws, connected = await open_websocket(url, self.protocol, self.frames, expect_connected=True, timeout=timeout)
         assert connected is not None
+        if self.session.state is not ClientState.CONNECTING:  # close() was called meanwhile
+            await ws.close(CloseCode.NORMAL_CLOSURE, "closed by the client")
+            raise NotConnected("the client was closed while connecting")
         self._adopt_new(ws, url, connected)
 
     def start(self) -> None:

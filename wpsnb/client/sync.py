@@ -95,7 +95,9 @@ def _request(name: str) -> Callable[..., Any]:
 
     @mirrors(async_method, returns="int | None | concurrent.futures.Future[int | None]")
     def request(self: Client, *args: Any, wait: bool = True, timeout: float = timeout_default, **kwargs: Any) -> Any:
-        if wait and kwargs.get("ack", True) and in_loop_thread():
+        if wait and not kwargs.get("ack", True):  # fire-and-forget: the ackId at once, no future made
+            return send(self.async_client.threadsafe, *args, future=False, **kwargs)
+        if wait and in_loop_thread():
             raise WrongThread(
                 "waiting for an ack inside a callback would deadlock the wpsnb event loop; pass ack=False "
                 "or wait=False in callbacks"
