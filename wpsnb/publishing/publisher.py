@@ -201,7 +201,11 @@ class Publisher:
             roles = [f"webpubsub.sendToGroup.{self.group}"]
             if self.history:  # to hear watchers' history requests
                 roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
-            self.client = Client(source, hub=self.hub, **source.token_options(user_id=self.user_id, roles=roles))
+            # message_buffer=0: the client hears the group (for history requests, read by a callback); nobody
+            # reads its messages() queue, which would otherwise keep other publishers' messages.
+            self.client = Client(
+                source, hub=self.hub, message_buffer=0, **source.token_options(user_id=self.user_id, roles=roles)
+            )
             if self.fail_soft:
                 self.connect_error = connect_softly(
                     self.client,
