@@ -158,10 +158,10 @@ def test_tail_says_when_the_service_goes_away_and_comes_back() -> None:
         first.stop()
         tail.wait_for(r"wpsnb tail: connection lost", stream="stderr", timeout=15)
         second = LocalService(port=port, access_key=key)  # the same address and key: the tail's source again
-        tail.wait_for(r"wpsnb tail: reconnected", stream="stderr", timeout=30)
-        with Publisher("stream", second) as publisher:
+        tail.wait_for(r"wpsnb tail: reconnected with a new connection", stream="stderr", timeout=30)
+        with Publisher("stream", second) as publisher:  # open until the tail has it: live, or from its history
             publisher.put_text("after the outage\n")
-        tail.wait_for(r"after the outage\n")
+            tail.wait_for(r"after the outage\n")
     finally:
         assert tail.interrupt() == 0
         if second is not None:

@@ -211,7 +211,8 @@ class Watcher:
         if state in ("recovering", "reconnecting") and previous == "connected":
             self._status("disconnected", f"connection lost; {state} (messages from now on wait or are lost)")
         elif state == "connected" and previous == "recovering":
-            self._status("reconnected", "reconnected: the session was resumed, nothing was missed")
+            # (The service may still refuse the session and close this socket: a new connection follows then.)
+            self._status("reconnected", "reconnected, resuming the session (nothing is missed if the service kept it)")
         elif state == "closed" and not self._closed:
             error = self.client.error
             self._status("closed", f"the connection ended: {error or 'closed'}")
