@@ -178,6 +178,7 @@ class Publisher:
         # Written by the worker and the client's thread under the lock, read by producers without it: the
         # writes taken from the queue whose messages are not all answered yet (the bound counts them).
         self._in_flight_writes = 0
+        self._queue_limit = max_queued  # max_queued - _in_flight_writes: the producers' one comparison
         self._in_flight_lines = 0
         self._submitted = 0  # messages handed to the client, ever
         self._answered_count = 0  # ... and answered (acknowledged or failed)
@@ -300,7 +301,7 @@ class Publisher:
         append, no lock.
         """
         queue = self._queue
-        if not self._shedding and len(queue) + self._in_flight_writes < self.max_queued:
+        if not self._shedding and len(queue) < self._queue_limit:
             queue.append(item)
             if self._worker_idle:
                 self._wake_worker()
@@ -330,7 +331,7 @@ class Publisher:
         self._wake_worker()
 
     def _full(self) -> bool:
-        return len(self._queue) + self._in_flight_writes >= self.max_queued
+        return len(self._queue) >= self._queue_limit
 
     def _put_slowly(self, item: QueueItem) -> bool:
         with self._lock:
@@ -459,6 +460,7 @@ class Publisher:
         items = [popleft() for _ in range(taken)]
         with self._lock:
             self._in_flight_writes += taken  # out of the queue, still inside the bound until answered
+            self._queue_limit = self.max_queued - self._in_flight_writes
         now = time.monotonic()
         messages = MessagePacker(self.max_message_chars)
         sent: list[Message] = []
@@ -605,6 +607,7 @@ class Publisher:
     def _release(self, writes: int) -> None:
         with self._lock:
             self._in_flight_writes -= writes
+            self._queue_limit = self.max_queued - self._in_flight_writes
             self._has_room.notify_all()
 
     def _discard_queue(self) -> None:
