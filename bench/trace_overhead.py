@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from wpsnb.protocol.json_codec import Envelope
+from wpsnb.protocol.envelope import Envelope
 from wpsnb.service.hub import Service, Session
 from wpsnb.service.trace import TraceRecorder
 from wpsnb.trace_reader import TraceReader

@@ -41,7 +41,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from ..protocol.json_codec import InvalidMessage, parse_client_message, parse_service_message
+from ..protocol.client_codec import parse_service_message
+from ..protocol.frame_fields import InvalidMessage
+from ..protocol.json_codec import parse_client_message
 
 log = logging.getLogger("wpsnb.client")
 

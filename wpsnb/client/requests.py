@@ -21,7 +21,9 @@ import itertools
 from typing import Any
 
 from ..errors import Forbidden, RequestFailed
-from ..protocol.json_codec import InvalidMessage, encode_client_message, parse_client_message
+from ..protocol.client_codec import encode_client_message
+from ..protocol.frame_fields import InvalidMessage
+from ..protocol.json_codec import parse_client_message
 from ..protocol.limits import MAX_FRAME_BYTES, MAX_TTL_SECONDS, frame_size_over_limit
 from ..protocol.messages import (
     Ack,

@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .json_codec import InvalidMessage, encode_client_message, parse_service_message
+from .client_codec import encode_client_message, parse_service_message
+from .frame_fields import InvalidMessage
 from .limits import CloseCode
 from .messages import Ack, Connected, DataMessage, Disconnected, InvokeResponse, JoinGroup, LeaveGroup, SequenceAck
 from .pending_requests import PendingRequest, PendingRequests

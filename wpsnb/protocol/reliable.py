@@ -5,7 +5,7 @@ keeps it until the client's cumulative ``sequenceAck`` covers it, and refuses to
 1000 messages or 16 MB. The client side (:class:`SequenceTracker`) drops duplicates after a
 recovery and tells when a (batched) ``sequenceAck`` is due.
 
->>> from wpsnb.protocol.json_codec import Envelope
+>>> from wpsnb.protocol.envelope import Envelope
 >>> outbox = ReliableOutbox()
 >>> outbox.stamp(Envelope.build("server", "text", "hi"))
 b'{"type":"message","from":"server","dataType":"text","data":"hi","sequenceId":1}'
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .limits import MAX_UNACKED_BYTES, MAX_UNACKED_MESSAGES
 
 if TYPE_CHECKING:
-    from .json_codec import Envelope
+    from .envelope import Envelope
 
 
 class OutboxOverflow(Exception):
@@ -58,7 +58,7 @@ class ReliableOutbox:
         The service's fan-out sends the two pieces, so recipients share the message's bytes and
         only the few bytes of the tail are built per recipient.
 
-        >>> from wpsnb.protocol.json_codec import Envelope
+        >>> from wpsnb.protocol.envelope import Envelope
         >>> ReliableOutbox().stamp_tail(Envelope.build("server", "text", "hi"))
         b',"sequenceId":1}'
         """

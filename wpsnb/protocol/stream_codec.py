@@ -1,9 +1,10 @@
-"""JSON frames of group streams and message metadata that ``json_codec`` does not build itself.
+"""JSON frames of group streams and invoke, both ways, and the members they add to group messages.
 
-The service answers a publisher with ``streamAck`` / ``streamNack`` / ``streamClosed``; subscribers get
-ordinary group messages whose ``stream`` (and ``metadata``) members are encoded here once per message and
-spliced into the :class:`~.json_codec.Envelope` (its ``extra``). The client's side builds the publisher
-frames and reads the service's answers.
+The service reads a publisher's stream frames (``parse_stream_*``) and ``invoke`` / ``cancelInvocation``
+(``json_codec`` dispatches them here); it answers a publisher with ``streamAck`` / ``streamNack`` /
+``streamClosed``; subscribers get ordinary group messages whose ``stream`` (and ``metadata``) members
+are encoded here once per message and spliced into the :class:`~.envelope.Envelope` (its ``extra``).
+The client's side builds the publisher frames and reads the service's answers.
 
 >>> encode_stream_reply(StreamAck("s1", 1))
 '{"type":"streamAck","streamId":"s1","expectedSequenceId":1}'
@@ -18,7 +19,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .json_codec import InvalidMessage, decode_data, encode_data
+from .frame_fields import (
+    EVENT_NAME,
+    InvalidMessage,
+    data_type_field,
+    decode_data,
+    encode_data,
+    is_uint64,
+    kind_of,
+    required,
+    stream_id_field,
+)
 from .messages import (
     AckError,
     CancelInvocation,
@@ -194,3 +205,108 @@ def parse_service_reply(frame: dict[str, Any]) -> StreamAck | StreamNack | Strea
     if isinstance(error, dict):
         failure = AckError(str(error.get("name") or ""), str(error.get("message") or ""))
     return InvokeResponse(invocation_id, success, data, data_type if isinstance(data_type, str) else None, failure)
+
+
+# ---- publisher -> service (the service's side) ---------------------------------------------------
+
+
+def parse_stream_start(frame: dict[str, Any], group: str, no_echo: bool) -> StreamStart:
+    """A ``sendToGroup`` with ``stream`` (``group`` and ``noEcho`` already read): a stream start."""
+    where = "sendToGroup with 'stream'"
+    stream = frame["stream"]
+    if not isinstance(stream, dict):
+        raise InvalidMessage(
+            f'{where}: \'stream\' must be an object like {{"streamId": "<uuid>"}}, got {kind_of(stream)}',
+            field="stream",
+        )
+    stream_id = stream_id_field(stream, where)
+    if "data" in frame or "dataType" in frame:
+        raise InvalidMessage(
+            f"{where}: a stream start carries no 'data' or 'dataType'; send the payload in streamData fragments",
+            field="data",
+        )
+    timeout = stream.get("idleTimeoutMs")
+    if timeout is not None and not (isinstance(timeout, int) and not isinstance(timeout, bool)):
+        raise InvalidMessage(
+            f"{where}: 'idleTimeoutMs' must be a positive integer (milliseconds), got {timeout!r}",
+            field="idleTimeoutMs",
+        )
+    return StreamStart(group, stream_id, timeout, no_echo)
+
+
+def parse_stream_data(frame: dict[str, Any]) -> StreamData:
+    """A ``streamData`` frame: a fragment, or a keepalive (only ``streamId``).
+
+    >>> parse_stream_data({"streamId": "s", "streamSequenceId": 1, "dataType": "text", "data": "x"}).data
+    'x'
+    """
+    where = "streamData"
+    stream_id = stream_id_field(frame, where)
+    present = [name for name in ("streamSequenceId", "dataType", "data") if frame.get(name) is not None]
+    if not present:
+        return StreamData(stream_id)  # a keepalive
+    if len(present) < 3:
+        missing = [name for name in ("streamSequenceId", "dataType", "data") if name not in present]
+        raise InvalidMessage(
+            f"{where}: a fragment needs streamSequenceId, dataType and data together (missing "
+            f"{', '.join(missing)}); send none of them for a keepalive",
+            field=missing[0],
+        )
+    sequence_id = frame["streamSequenceId"]
+    if not is_uint64(sequence_id) or sequence_id == 0:
+        raise InvalidMessage(
+            f"{where}: 'streamSequenceId' must be a positive integer (1 for the first fragment), got {sequence_id!r}",
+            field="streamSequenceId",
+        )
+    data_type = data_type_field(frame, where)
+    return StreamData(stream_id, sequence_id, decode_data(data_type, frame["data"], where=where), data_type)
+
+
+def parse_stream_end(frame: dict[str, Any]) -> StreamEnd:
+    """A ``streamEnd`` frame, with or without ``error`` (an abort)."""
+    where = "streamEnd"
+    stream_id = stream_id_field(frame, where)
+    error = frame.get("error")
+    if error is None:
+        return StreamEnd(stream_id)
+    if not isinstance(error, dict) or "name" in error:
+        raise InvalidMessage(
+            f'{where}: \'error\' must be an object like {{"message": "...", "userErrorCode": "..."}} '
+            "(without 'name': the service names it UserError)",
+            field="error",
+        )
+    message, code = error.get("message"), error.get("userErrorCode")
+    if not isinstance(message, (str, type(None))) or not isinstance(code, (str, type(None))):
+        raise InvalidMessage(f"{where}: 'error.message' and 'error.userErrorCode' must be strings", field="error")
+    return StreamEnd(stream_id, "" if message is None else message, code)
+
+
+def parse_invoke(frame: dict[str, Any]) -> Invoke:
+    """An ``invoke`` frame (the JS client's ``invokeEvent``)."""
+    where = "invoke"
+    invocation_id = invocation_id_field(frame, where)
+    if frame.get("target", "event") != "event":
+        raise InvalidMessage(f"{where}: 'target' must be \"event\", got {frame['target']!r}", field="target")
+    name = frame.get("event")
+    if not isinstance(name, str) or not EVENT_NAME.match(name):
+        raise InvalidMessage(f"{where}: 'event' must be a user event name like 'chat.ask', got {name!r}", field="event")
+    if frame.get("data") is None and frame.get("dataType") is None:
+        return Invoke(invocation_id, name)
+    data_type = data_type_field(frame, where)
+    return Invoke(invocation_id, name, decode_data(data_type, required(frame, "data", where), where=where), data_type)
+
+
+def parse_cancel_invocation(frame: dict[str, Any]) -> CancelInvocation:
+    """A ``cancelInvocation`` frame."""
+    return CancelInvocation(invocation_id_field(frame, "cancelInvocation"))
+
+
+def invocation_id_field(frame: dict[str, Any], where: str) -> str:
+    """``invocationId``: 1 to 1024 characters."""
+    invocation_id = frame.get("invocationId")
+    if not isinstance(invocation_id, str) or not invocation_id or len(invocation_id) > 1024:
+        raise InvalidMessage(
+            f"{where}: 'invocationId' must be a string of 1 to 1024 characters, got {invocation_id!r}",
+            field="invocationId",
+        )
+    return invocation_id

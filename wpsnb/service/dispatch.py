@@ -30,7 +30,9 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from ..protocol.cloud_events import UpstreamError
-from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message
+from ..protocol.envelope import Envelope
+from ..protocol.frame_fields import InvalidMessage
+from ..protocol.json_codec import encode_service_message
 from ..protocol.messages import (
     Ack,
     AckError,

@@ -21,8 +21,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ..protocol.envelope import Envelope
+from ..protocol.frame_fields import InvalidMessage
 from ..protocol.group_stream import GroupStream, StreamRejected, StreamTable, Verdict
-from ..protocol.json_codec import Envelope, InvalidMessage
 from ..protocol.messages import (
     StreamAck,
     StreamClosed,

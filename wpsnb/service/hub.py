@@ -27,7 +27,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..protocol.json_codec import Envelope, encode_service_message
+from ..protocol.envelope import Envelope
+from ..protocol.json_codec import encode_service_message
 from ..protocol.limits import CloseCode
 from ..protocol.messages import Disconnected, is_reliable
 from ..protocol.names import hub_key

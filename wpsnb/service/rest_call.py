@@ -21,8 +21,9 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ..protocol.envelope import Envelope
 from ..protocol.filter import Filter, FilterError, parse_filter
-from ..protocol.json_codec import Envelope, decode_json
+from ..protocol.frame_fields import decode_json
 from ..protocol.limits import MAX_BODY_BYTES, MAX_TTL_SECONDS
 from ..protocol.metadata import metadata_from_headers
 from ..protocol.names import group_name_problem, hub_key, id_problem

@@ -2,7 +2,7 @@
 
 Recording must cost next to nothing while nobody watches, because it sits on the send path. So an
 event is one small tuple of *references* appended to a ``deque(maxlen=capacity)``: the session object
-(not its fields), the frame text aiohttp already decoded, the :class:`~wpsnb.protocol.json_codec.Envelope`
+(not its fields), the frame text aiohttp already decoded, the :class:`~wpsnb.protocol.envelope.Envelope`
 whose bytes every recipient shares, and the recipients list the fan-out builds anyway. A fan-out to
 1,000 recipients adds one tuple, not 1,000 objects. Turning an event into a JSON-able record
 (:meth:`TraceRecorder.record`) happens when a watcher reads it, and a watcher reads at its own pace:
@@ -30,7 +30,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..protocol.json_codec import Envelope
+    from ..protocol.envelope import Envelope
     from .hub import Hub, Session
 
 DEFAULT_CAPACITY = 10_000  # events kept; older ones are overwritten

@@ -21,7 +21,9 @@ from http import HTTPStatus
 from aiohttp import WebSocketError, WSMsgType, web
 
 from ..protocol.cloud_events import UpstreamError
-from ..protocol.json_codec import Envelope, InvalidMessage, encode_service_message, parse_client_message
+from ..protocol.envelope import Envelope
+from ..protocol.frame_fields import InvalidMessage
+from ..protocol.json_codec import encode_service_message, parse_client_message
 from ..protocol.limits import FINAL_CLIENT_CLOSES, MAX_CLOSE_REASON_BYTES, MAX_FRAME_BYTES, CloseCode
 from ..protocol.messages import JSON_PROTOCOLS, Connected
 from ..protocol.names import group_name_problem, hub_name_problem

@@ -8,7 +8,7 @@ pings, pongs and close frames itself, which is safe because the writer only ever
 transport whole frames.
 
 Sharing: a queued frame is its header plus references to the message's bytes (shared by every
-recipient of a fan-out, see :class:`~wpsnb.protocol.json_codec.Envelope`). The transport copies
+recipient of a fan-out, see :class:`~wpsnb.protocol.envelope.Envelope`). The transport copies
 what it cannot send at once into a buffer of its own, so the writer gives it more only while that
 buffer is under :data:`HANDOFF` bytes; the rest stays queued as references, and the writer looks
 again on the next tick it is given frames, or after a short poll (2 ms, backing off to 100 ms while
