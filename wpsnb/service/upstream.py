@@ -91,7 +91,9 @@ class _Connection:
         self.state = admission.state
         self.next_id = 1  # 0 was the connect event
         self.origin = admission.origin
-        self.notified: asyncio.Task[None] | None = None  # the connected event, awaited before disconnected
+        # The system event (connected, joined, left, disconnected) sent last: the next one waits for it, so a
+        # connection's system events reach the handler in the order they happened.
+        self.notified: asyncio.Task[None] | None = None
 
     def take_id(self) -> int:
         event_id, self.next_id = self.next_id, self.next_id + 1
@@ -184,7 +186,7 @@ class Upstream:
         connection = _Connection(admission, session.hub.name)
         self._connections[session.connection_id] = connection
         if self.handler_for(connection.hub, "connected", system=True) is not None:
-            connection.notified = self._notify(connection, "connected", b"{}")
+            self._notify(connection, "connected", b"{}")
 
     def closed(self, session: Session, reason: str) -> None:
         """The connection is gone for good: send ``disconnected`` (not awaited) and forget it."""
@@ -192,7 +194,7 @@ class Upstream:
         if connection is None or self.handler_for(connection.hub, "disconnected", system=True) is None:
             return
         body = ('{"reason":' + _json_string(reason) + "}").encode("utf-8")
-        self._notify(connection, "disconnected", body, after=connection.notified)
+        self._notify(connection, "disconnected", body)
 
     def group_changed(self, session: Session, group: str, joined: bool) -> None:
         """``session`` joined or left ``group``: send the group presence event ``joined`` / ``left`` (not
@@ -353,9 +355,7 @@ class Upstream:
             )
         return http
 
-    def _notify(
-        self, connection: _Connection, event: str, body: bytes, after: asyncio.Task[None] | None = None
-    ) -> asyncio.Task[None]:
+    def _notify(self, connection: _Connection, event: str, body: bytes) -> asyncio.Task[None]:
         setting = self.handler_for(connection.hub, event, system=True)
         headers = event_headers(
             event=event,
@@ -369,6 +369,8 @@ class Upstream:
             subprotocol=connection.subprotocol,
             connection_state=connection.state,
         )
+
+        after = connection.notified
 
         async def send() -> None:
             if after is not None:
@@ -384,7 +386,7 @@ class Upstream:
                     "the %s event handler answered %d for connection %s", event, status, connection.connection_id
                 )
 
-        task = asyncio.get_running_loop().create_task(send())
+        task = connection.notified = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
