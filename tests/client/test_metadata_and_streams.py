@@ -59,7 +59,7 @@ def test_received_stream_fragments_carry_their_stream_info(
     receiver = make_client()
     receiver.join_group(group)
 
-    async def publish() -> None:  # raw stream frames: wpsnb's client has no stream writer yet
+    async def publish() -> None:  # raw stream frames, so the reader is checked on its own
         url = mint_url(local_service, "stream", roles=["webpubsub.sendToGroup"])
         async with open_client(url, PLAIN) as publisher:
             await publisher.send({"type": "sendToGroup", "group": group, "stream": {"streamId": "s1"}})

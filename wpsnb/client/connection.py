@@ -61,7 +61,6 @@ from ..errors import (
     AckTimeout,
     ConnectionRejected,
     NotConnected,
-    RequestFailed,
     ServiceUnreachable,
     WebPubSubError,
 )
@@ -73,13 +72,18 @@ from ..protocol.messages import (
     DataMessage,
     Disconnected,
     InvokeResponse,
+    StreamAck,
+    StreamClosed,
+    StreamNack,
     is_reliable,
 )
 from ..protocol.pending_requests import PendingRequest
 from ..source import Source, redact_url
 from .callbacks import Dispatcher
+from .group_stream import AsyncGroupStreamWriter, StreamWriters
 from .handoff import Handoff, ThreadSafe
 from .inbox import Inbox
+from .invocations import Invocations
 from .journal import Journal
 from .link import Link, LinkHandlers
 from .requests import RequestMaker, ack_timeout_message, request_failed, settle
@@ -142,7 +146,7 @@ class AsyncClient:
         self._dispatcher = Dispatcher(callback_buffer)
         self.frames = Journal(journal_size, record_to, notify=self._dispatcher.submit)
         self._inbox = Inbox(message_buffer)
-        self._invocations: dict[str, asyncio.Future[InvokeResponse]] = {}  # invoke() calls waiting
+        self._invocations = Invocations()  # invoke() calls waiting
         self._requests = RequestMaker(self.reliable)
         self._session = ClientSession(
             reliable=self.reliable,
@@ -151,8 +155,9 @@ class AsyncClient:
             rejoin=lambda group: self._requests.join_group(group, True),
         )
         self._announced = self._session.state
+        self._stream_writers = StreamWriters(self._session, self._submit)
         self._callbacks: dict[str, tuple[Any, ...]] = {
-            k: () for k in ("message", "group", "server", "connected", "disconnected", "state")
+            k: () for k in ("message", "group", "server", "stream", "connected", "disconnected", "state")
         }
         self._link: Link | None = None
         # Requests from other threads (the sync Client): one loop wake-up per batch, not per request.
@@ -231,7 +236,7 @@ class AsyncClient:
                 negotiate=self._negotiate,
                 events=self._on_events,
                 state_changed=self._announce,
-                connected=lambda connected: self._emit("connected", connected),
+                connected=self._on_connected,
                 disconnected=lambda why: self._emit("disconnected", Disconnected(why)),
                 finish=self._finish,
             ),
@@ -395,31 +400,41 @@ class AsyncClient:
         """
         self._check_can_send()
         request = self._requests.invoke(event, data, data_type)
-        invocation_id = request.message.invocation_id
-        answer: asyncio.Future[InvokeResponse] = asyncio.get_running_loop().create_future()
-        self._invocations[invocation_id] = answer
-        try:
-            self._submit(request)
-            response = await asyncio.wait_for(asyncio.shield(answer), timeout)
-        except asyncio.TimeoutError:
-            if self._session.state is not ClientState.CLOSED:
-                self._submit(self._requests.cancel_invocation(invocation_id))
-            raise AckTimeout(
-                f"invoke of event {event!r} got no answer within {timeout:g} s; it was cancelled "
-                "(a handler that needs longer: pass a larger timeout)"
-            ) from None
-        finally:
-            self._invocations.pop(invocation_id, None)
-            if not answer.done():
-                answer.add_done_callback(_consume)
-        if not response.success:
-            error = response.error
-            name = error.name if error is not None else "InternalServerError"
-            detail = error.message if error is not None else ""
-            raise RequestFailed(
-                f"invoke of event {event!r} failed: {name}: {detail}", name=name, service_message=detail
-            )
-        return response.data
+        return await self._invocations.call(request, event, timeout, self._submit, self._cancel_invocation)
+
+    def _cancel_invocation(self, invocation_id: str) -> None:
+        if self._session.state is not ClientState.CLOSED:
+            self._submit(self._requests.cancel_invocation(invocation_id))
+
+    async def open_group_stream(
+        self,
+        group: str,
+        *,
+        data_type: str | None = None,
+        idle_timeout_ms: int | None = None,
+        no_echo: bool = False,
+        stream_id: str | None = None,
+        timeout: float = 10.0,
+    ) -> AsyncGroupStreamWriter:
+        """Start a group stream to ``group``; returns its writer once the service acknowledged the start.
+
+        The writer's ``write(data)`` sends fragments (``data_type`` is the default for them), ``end()`` and
+        ``abort(reason)`` finish it; fragments are kept until acknowledged and resent after a reliable
+        recovery. ``idle_timeout_ms``: the service closes a stream silent this long (default 300000).
+        Subscribers get each fragment as a group message with ``.stream`` (see :meth:`on_group_stream`)::
+
+            >>> async with await client.open_group_stream("lab", data_type="text") as stream:  # doctest: +SKIP
+            ...     await stream.write("epoch 1")
+        """
+        self._check_can_send()
+        return await self._stream_writers.open(
+            group,
+            data_type=data_type,
+            idle_timeout_ms=idle_timeout_ms,
+            no_echo=no_echo,
+            stream_id=stream_id,
+            timeout=timeout,
+        )
 
     async def _request(
         self, request: PendingRequest, ack: bool, wait: bool, timeout: float
@@ -504,6 +519,12 @@ class AsyncClient:
         """Like :meth:`on_message` for messages from the server (REST sends, event replies)."""
         return self._subscribe("server", callback)
 
+    def on_group_stream(self, callback: Callable[[DataMessage], Any], group: str | None = None) -> Callable[[], None]:
+        """Call ``callback(message)`` for every group-stream fragment received (of ``group``, if given):
+        ``message.stream`` has ``stream_id``, ``sequence_id``, ``end_of_stream`` and ``error`` (an
+        aborted or timed-out stream's last fragment)."""
+        return self._subscribe("stream", (callback, group))
+
     def on_connected(self, callback: Callable[[Connected], Any]) -> Callable[[], None]:
         """Call ``callback(connected)`` for each new connection (not for a recovery, which keeps it)."""
         return self._subscribe("connected", callback)
@@ -555,7 +576,11 @@ class AsyncClient:
             elif kind is WindowOpen:
                 self._wake_writer()
             elif kind is InvokeResponse:
-                settle(self._invocations.get(event.invocation_id), event)
+                self._invocations.answered(event)
+            elif kind is StreamAck or kind is StreamNack or kind is StreamClosed:
+                self._stream_writers.replied(event)
+                if kind is StreamNack:
+                    self._wake_writer()  # the fragments to resend are queued
             elif kind is Unreadable:
                 log.warning("ignored a frame the client cannot parse: %s", event.error)
 
@@ -568,6 +593,10 @@ class AsyncClient:
             for callback, group in callbacks["group"]:
                 if group is None or group == message.group:
                     self._dispatcher.submit(callback, message)
+            if message.stream is not None:
+                for callback, group in callbacks["stream"]:
+                    if group is None or group == message.group:
+                        self._dispatcher.submit(callback, message)
         else:
             for callback in callbacks["server"]:
                 self._dispatcher.submit(callback, message)
@@ -587,6 +616,10 @@ class AsyncClient:
 
     # ---- the connection's life -------------------------------------------------------------------
 
+    def _on_connected(self, connected: Connected) -> None:
+        self._stream_writers.renewed()  # a brand-new connection: streams of the old session are over
+        self._emit("connected", connected)
+
     async def _negotiate(self) -> str:
         if self._source.kind == "client_url":
             return self._source.client_url(**self._negotiate_args)
@@ -602,8 +635,8 @@ class AsyncClient:
             await self._link.stop()
         for request in (*dropped, *self._handoff.take_all()):
             settle(request.waiter, error=error)
-        for answer in self._invocations.values():
-            settle(answer, error=error)
+        self._invocations.fail_all(error)
+        self._stream_writers.finish()
         self._inbox.close()
         self.frames.close()
         await self._dispatcher.stop()

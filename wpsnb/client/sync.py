@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 
 from ..errors import AckTimeout, WrongThread
 from .connection import AsyncClient
+from .group_stream import GroupStreamWriter
 from .handoff import ThreadSafe
 from .journal import Journal
 from .loop import in_loop_thread, run, shared_loop
@@ -188,6 +189,14 @@ class Client:
         timeout = _bind(AsyncClient.invoke, self, args, kwargs)["timeout"]
         return run(self.async_client.invoke(*args, **kwargs), timeout + 5, what="invoke()")
 
+    @mirrors(AsyncClient.open_group_stream, returns="GroupStreamWriter")
+    def open_group_stream(self, *args: Any, **kwargs: Any) -> GroupStreamWriter:
+        if in_loop_thread():
+            raise WrongThread("opening a group stream waits for the service; not inside a callback")
+        timeout = _bind(AsyncClient.open_group_stream, self, args, kwargs)["timeout"]
+        writer = run(self.async_client.open_group_stream(*args, **kwargs), timeout + 5, what="open_group_stream()")
+        return GroupStreamWriter(writer)
+
     @mirrors(AsyncClient.flush)
     def flush(self, *args: Any, **kwargs: Any) -> None:
         timeout = _bind(AsyncClient.flush, self, args, kwargs)["timeout"]
@@ -223,6 +232,7 @@ class Client:
     on_message = _delegate("on_message")
     on_group_message = _delegate("on_group_message")
     on_server_message = _delegate("on_server_message")
+    on_group_stream = _delegate("on_group_stream")
     on_connected = _delegate("on_connected")
     on_disconnected = _delegate("on_disconnected")
     on_state = _delegate("on_state")

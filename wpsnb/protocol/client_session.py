@@ -53,7 +53,21 @@ from typing import Any
 from .client_codec import encode_client_message, parse_service_message
 from .frame_fields import InvalidMessage
 from .limits import CloseCode
-from .messages import Ack, Connected, DataMessage, Disconnected, InvokeResponse, JoinGroup, LeaveGroup, SequenceAck
+from .messages import (
+    Ack,
+    Connected,
+    DataMessage,
+    Disconnected,
+    InvokeResponse,
+    JoinGroup,
+    LeaveGroup,
+    SequenceAck,
+    StreamAck,
+    StreamClosed,
+    StreamError,
+    StreamNack,
+)
+from .outbound_stream import OutboundStream, OutboundStreams
 from .pending_requests import PendingRequest, PendingRequests
 from .reliable import SequenceTracker
 
@@ -164,6 +178,9 @@ class WindowOpen:
 
 
 WINDOW_OPEN = WindowOpen()
+_STREAMS_CANCELLED = StreamError(
+    "Cancelled", "the connection was replaced by a new one (the session could not be recovered); open a new stream"
+)
 _BINARY_FRAME = "binary frame on a JSON subprotocol (the service sends text frames only); ignored"
 
 
@@ -189,6 +206,8 @@ class ClientSession:
         self.requests = PendingRequests(max_pending)
         self.joined: dict[str, None] = {}  # groups joined with join_group and not left, in order
         self.tracker = SequenceTracker()
+        self.streams = OutboundStreams()  # group streams this client publishes
+        self.streams_ended: list[OutboundStream] = []  # ended by the last brand-new connection, to report
         self.connection_id: str | None = None
         self.user_id: str | None = None
         self.reconnection_token: str | None = None
@@ -238,6 +257,7 @@ class ClientSession:
         if renewed:
             self.stats["reconnections"] += 1
             self.requests.resend_unacked()
+            self.streams_ended = self.streams.renewed(self.requests, _STREAMS_CANCELLED)
             if self._rejoin is not None:
                 self.requests.put_front([self._rejoin(group) for group in self.joined])
         self.connection_id = connected.connection_id
@@ -276,7 +296,9 @@ class ClientSession:
         self.stats["recoveries"] += 1
         self.tracker.last_acked = 0
         self.ack_now = True
-        return self.requests.resend_unacked()
+        resent = self.requests.resend_unacked()
+        self.streams.recovered(self.requests)  # after the requests: stream fragments go first
+        return resent
 
     def recovery_failed(self) -> ClientState:
         """Recovery was refused or timed out: a brand-new connection follows."""
@@ -364,7 +386,19 @@ class ClientSession:
             self.disconnect_reason = message.message or None
         elif kind is InvokeResponse:
             events.append(message)  # the client resolves the invocation waiting for it
+        elif kind is StreamAck or kind is StreamNack or kind is StreamClosed:
+            self._on_stream_reply(message, events)
         return events
+
+    def _on_stream_reply(self, reply: StreamAck | StreamNack | StreamClosed, events: list[Any]) -> None:
+        streams = self.streams
+        if type(reply) is StreamAck:
+            streams.acknowledged(reply)
+        elif type(reply) is StreamNack:
+            self.requests.put_front(streams.refused(reply))  # resend from the fragment the service wants
+        else:
+            streams.closed(reply)
+        events.append(reply)  # the writer waiting on the stream is told
 
     def _on_ack(self, ack: Ack, events: list[Any]) -> None:
         request = self.requests.acknowledge(ack.ack_id)
