@@ -122,9 +122,6 @@ class AsyncGroupStreamWriter:
         after a reliable recovery. Waits (at most ``timeout`` s) while 1,000 fragments are unacknowledged.
         """
         self._check_open()
-        kind = payload_type(data, data_type or self.data_type, name="data_type")
-        if kind == "json" and data is None:
-            raise ValueError("data is None: a JSON fragment needs a value; send one, or data_type='text'")
         stream = self._stream
         if stream.unacknowledged >= MAX_UNACKNOWLEDGED:
             loop = asyncio.get_running_loop()
@@ -138,8 +135,15 @@ class AsyncGroupStreamWriter:
                         f"{stream.unacknowledged} fragments of group stream {self.stream_id!r} are still "
                         f"unacknowledged after {timeout:g} s; the connection is down or slower than you write"
                     ) from None
-            self._check_open()
-        request = stream.fragment(data, kind)
+        return self.write_nowait(data, data_type)
+
+    def write_nowait(self, data: Any, data_type: str | None = None) -> int:
+        """Like :meth:`write` without waiting for room (call it on the client's event loop)."""
+        self._check_open()
+        kind = payload_type(data, data_type or self.data_type, name="data_type")
+        if kind == "json" and data is None:
+            raise ValueError("data is None: a JSON fragment needs a value; send one, or data_type='text'")
+        request = self._stream.fragment(data, kind)
         self._submit(request)
         return request.message.sequence_id
 

@@ -2,13 +2,15 @@
 
 ``%load_ext wpsnb`` registers it. Options::
 
-    %%publish GROUP [--hub HUB] [--no-tee] [--source SOURCE] [--when-full block|drop] [--max-queued N]
+    %%publish GROUP [--hub HUB] [--no-tee] [--stream] [--source SOURCE] [--when-full block|drop] [--max-queued N]
 
 ``--source`` is a connection string, a ``/negotiate`` or client URL, or the name of a variable holding
 one (or a ``wpsnb.LocalService``); by default the ``WebPubSubConnectionString`` variable, else a local
 service started in this kernel. The cell runs as any cell does (IPython syntax, ``await``, the value of
 its last line shown); its stdout, stderr, logging and progress bars are published line by line (see
 :func:`wpsnb.publish_output`), and so is its traceback if it fails — the cell still fails as usual.
+``--stream`` also publishes the run as a group stream: watchers see its start, its lines and its end,
+aborted with the error when the cell fails (:mod:`wpsnb.notebook.run_stream`).
 
 Example (in a notebook)::
 
@@ -55,6 +57,9 @@ class PublishMagics(Magics):
     @argument("--hub", default="stream", help="the hub (default: stream)")
     @argument("--no-tee", action="store_true", help="publish without showing the output in the notebook")
     @argument(
+        "--stream", action="store_true", help="also publish the run as a group stream (start, lines, end or error)"
+    )
+    @argument(
         "--source",
         default=None,
         help="connection string, /negotiate URL, client URL, or the name of a variable holding one or a "
@@ -88,6 +93,7 @@ class PublishMagics(Magics):
             tee=not args.no_tee,
             when_full=args.when_full,
             max_queued=args.max_queued,
+            stream=args.stream,
         )
         if announce:
             service = shared_local_service()

@@ -43,6 +43,7 @@ from ..publishing.shared import shared_publisher
 from ..publishing.tee import TeeStream
 from ..source import Source
 from .default_source import source_or_default
+from .run_stream import RunStream
 
 _active: list[OutputPublisher] = []  # blocks running now, innermost last (log_metrics publishes to it)
 
@@ -71,9 +72,11 @@ class OutputPublisher:
         capture_logging: bool = True,
         user_id: str | None = None,
         fail_soft: bool = True,
+        stream: bool = False,
         **publisher_options: Any,
     ):
         self.group = group
+        self.stream = stream
         self.tee = tee
         self.update_interval = update_interval
         self.flush_timeout = flush_timeout
@@ -97,6 +100,8 @@ class OutputPublisher:
         self._originals: dict[str, TextIO] = {}
         self._handlers: list[tuple[logging.StreamHandler[Any], TextIO]] = []
         self._progress: ProgressCapture | None = None
+        self._run: RunStream | None = None  # the run as a group stream (stream=True)
+        self._failed: BaseException | None = None
 
     def __enter__(self) -> OutputPublisher:
         # One publisher per group for the life of the process: it keeps the lines for late watchers.
@@ -110,9 +115,14 @@ class OutputPublisher:
                 "once the service is reachable",
                 file=sys.stderr,
             )
+        sink: Any = publisher
+        if self.stream:
+            self._run = RunStream.open(publisher.client, self.group)
+            if self._run is not None:
+                sink = _BothSinks(publisher, self._run)
         for index, name in enumerate(("stdout", "stderr")):
             original = getattr(sys, name)
-            stream = TeeStream(original, publisher, index, tee=self.tee)
+            stream = TeeStream(original, sink, index, tee=self.tee)
             self._originals[name] = original
             self._streams[name] = stream
             setattr(sys, name, stream)
@@ -130,7 +140,10 @@ class OutputPublisher:
         self.stop()
 
     def publish_exception(self, exc: BaseException, tb: TracebackType | None = None) -> None:
-        """Publish ``exc``'s traceback (``tb``, default its own) as plain text lines, as Python prints it."""
+        """Publish ``exc``'s traceback (``tb``, default its own) as plain text lines, as Python prints it.
+
+        With ``stream=True`` the run's group stream then ends with ``exc`` as its error."""
+        self._failed = exc
         if self.publisher is None:
             return
         self.publisher.end_lines()
@@ -156,6 +169,9 @@ class OutputPublisher:
             if getattr(sys, name) is stream:  # someone else may have replaced it meanwhile: leave theirs
                 setattr(sys, name, self._originals[name])
         publisher.end_lines()
+        if self._run is not None:
+            self._run.finish(self._failed)
+            self._run = None
         # Unreachable or reconnecting: do not hold the notebook for the whole flush timeout.
         reachable = publisher.connected and publisher.client is not None and publisher.client.state == "connected"
         flushed = publisher.flush(self.flush_timeout if reachable else min(self.flush_timeout, 1.0))
@@ -202,6 +218,7 @@ def publish_output(
     capture_logging: bool = True,
     user_id: str | None = None,
     fail_soft: bool = True,
+    stream: bool = False,
     **publisher_options: Any,
 ) -> OutputPublisher:
     """Publish what the ``with`` block writes to stdout/stderr to ``group``, line by line, while it runs.
@@ -215,7 +232,9 @@ def publish_output(
     ``summary``: print and publish ``published N lines to group G (M dropped)``. ``fail_soft``: when the
     service cannot be reached, run the block anyway with one warning line (the summary counts what could
     not be published; publishing resumes once it is reachable). The publisher outlives the block: one per
-    group for the life of the process, so watchers that open later get its last lines. Further keywords
+    group for the life of the process, so watchers that open later get its last lines. ``stream=True`` also
+    publishes the run as a group stream (:mod:`wpsnb.notebook.run_stream`): its start, its lines, and its
+    end, aborted with the exception when the block raised. Further keywords
     (``max_message_chars``, ``linger``, ``history``) go to the :class:`Publisher`.
 
     >>> with publish_output("train", source=service):           # doctest: +SKIP
@@ -237,8 +256,21 @@ def publish_output(
         capture_logging=capture_logging,
         user_id=user_id,
         fail_soft=fail_soft,
+        stream=stream,
         **publisher_options,
     )
+
+
+class _BothSinks:
+    """A tee's sink that queues for the publisher and hands the same write to the run's stream."""
+
+    def __init__(self, publisher: Publisher, run: RunStream):
+        self._put = publisher.put
+        self._run_put = run.put
+
+    def put(self, item: tuple[int, str]) -> bool:
+        self._run_put(item)
+        return self._put(item)
 
 
 __all__ = ["OutputPublisher", "active_publisher", "publish_output"]
