@@ -19,7 +19,7 @@ from wpsnb.web import WEB_DIR, css, esm, module_source, modules
 
 NODE = shutil.which("node")
 MODULES = sorted(p.relative_to(WEB_DIR).as_posix() for p in WEB_DIR.glob("*.js"))
-WIDGETS = ["stream_view.js", "frame_inspector.js"]
+WIDGETS = ["stream_view.js", "frame_inspector.js", "live_trace.js"]
 
 
 def run_node(script: str) -> str:

@@ -10,7 +10,8 @@ The table filters by hub, connection, user, group, kind, direction and text. Cli
 frame decoded with each field explained in the protocol's words (:mod:`wpsnb.protocol.trace_records`),
 the request it answers and what it caused (a sendToGroup → its delivery and ack; a REST send → its
 delivery). Pause, export JSONL, and ``LiveTrace("trace.jsonl")`` opens a recording. It is built on the
-same feed, store and view code as FrameInspector (:class:`~.live_widget.LiveWidget`, ``live_view.js``).
+same feed, store and view code as FrameInspector (:class:`~.live_widget.LiveWidget`, ``live_view.js``)
+and the same record table with its detail pane (``record_inspector.js``).
 
 Example::
 

@@ -1,31 +1,19 @@
 // LiveTrace's page (see wpsnb/notebook/live_trace.py): a local service's whole trace as a table.
 //
-// It shares FrameInspector's store (feed.js), view (live_view.js) and table styles; what is its own is
-// the columns, the seven filters and the detail pane, which shows the frame's fields explained, the
-// record it answers and the records it caused.
+// It is FrameInspector's record table and detail pane (record_inspector.js) on the same store (feed.js),
+// view (live_view.js) and table styles; what is its own is the columns, the seven filters and the
+// detail pane's contents: the frame's fields explained, the record it answers and the records it caused.
 //
 // Test hooks on the root `.wpsnb-trace`: data-state, data-count, data-stored, data-rows, data-paused,
 // data-selected. Rows: `tr.wpsnb-trace-row` with data-i, data-kind, data-dir, data-type, data-conn.
 // The detail pane's explained fields: `tr.wpsnb-field-row` with data-field.
 
 import { clockTime, formatBytes, formatCount, h } from "./dom.js";
-import { initializeStore, storeFor } from "./feed.js";
-import { fillSelect, headerState, LiveView, liveControls } from "./live_view.js";
+import { initializeStore } from "./feed.js";
+import { fillSelect } from "./live_view.js";
+import { directionFilter, filterMenu, renderRecordInspector } from "./record_inspector.js";
 
 const KINDS = ["connect", "frame", "delivery", "rest", "close", "end", "detach", "recovery", "replay", "refused", "upstream"];
-
-function findRecord(records, index) {
-  let lo = 0;
-  let hi = records.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const i = records[mid].i;
-    if (i === index) return records[mid];
-    if (i < index) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return null;
-}
 
 function shortId(id) {
   return id ? (id.length > 10 ? `${id.slice(0, 8)}…` : id) : "";
@@ -116,76 +104,15 @@ function passes(record, f) {
   return true;
 }
 
-function renderLiveTrace({ model, el }) {
-  const store = storeFor(model);
-  const requestId = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  const view = {
-    optionsDirty: true,
-    hubs: new Set(),
-    conns: new Set(),
-    users: new Set(),
-    groups: new Set(),
-    selected: null,
-    detailRequest: null,
-    exportRequest: null,
-    exportTimer: null,
-    exportUrl: null,
-  };
-
-  // -- layout --
-  const controls = liveControls();
-  const { title, stateBadge, count, rate, pauseButton, clearButton, shown, jump } = controls;
+function renderLiveTrace(props) {
   const kinds = h("span", { class: "wpsnb-field wpsnb-trace-kinds" });
   const dropped = h("span", { class: "wpsnb-field wpsnb-trace-dropped" });
   const failure = h("span", { class: "wpsnb-field wpsnb-trace-error" });
-  const header = h("div", { class: "wpsnb-header" }, title, stateBadge, count, kinds, dropped, rate, failure);
 
-  const select = (cls, label) => h("select", { class: cls, title: label });
-  const hubFilter = select("wpsnb-filter-hub", "Hub");
-  const connFilter = select("wpsnb-filter-conn", "Connection");
-  const userFilter = select("wpsnb-filter-user", "User");
-  const groupFilter = select("wpsnb-filter-group", "Group");
-  const kindFilter = select("wpsnb-filter-kind", "Kind");
-  fillSelect(kindFilter, KINDS, "all kinds");
-  const dirFilter = h(
-    "select",
-    { class: "wpsnb-filter-dir", title: "Direction" },
-    h("option", { value: "", text: "both directions" }),
-    h("option", { value: "in", text: "→ in (client to service)" }),
-    h("option", { value: "out", text: "← out (service to client)" }),
-  );
+  const kindFilter = filterMenu("wpsnb-filter-kind", "Kind");
+  fillSelect(kindFilter, KINDS, "all kinds"); // every kind there is, not only those seen
   const textFilter = h("input", { class: "wpsnb-filter-text", type: "search", placeholder: "text in frame / body" });
-  const exportButton = h("button", { class: "wpsnb-button wpsnb-export", type: "button", text: "Export JSONL" });
-  const exportLink = h("a", { class: "wpsnb-export-link", hidden: true });
-  const toolbar = h(
-    "div",
-    { class: "wpsnb-toolbar" },
-    pauseButton,
-    clearButton,
-    hubFilter,
-    connFilter,
-    userFilter,
-    groupFilter,
-    kindFilter,
-    dirFilter,
-    textFilter,
-    exportButton,
-    exportLink,
-    shown,
-  );
 
-  const tbody = h("tbody");
-  const columns = ["time", "dir", "what", "hub", "connection", "user", "group", "details"];
-  const table = h(
-    "table",
-    { class: "wpsnb-table" },
-    h("thead", {}, h("tr", {}, ...columns.map((name) => h("th", { text: name })))),
-    tbody,
-  );
-  const scroller = h("div", { class: "wpsnb-table-scroll" }, table);
-  const tableWrap = h("div", { class: "wpsnb-log-wrap" }, scroller, jump);
-
-  const detailHead = h("div", { class: "wpsnb-detail-head" });
   const links = h("div", { class: "wpsnb-detail-link wpsnb-trace-links" });
   const fieldsBody = h("tbody");
   const fieldsTable = h(
@@ -197,72 +124,7 @@ function renderLiveTrace({ model, el }) {
   const contextBody = h("tbody");
   const contextTable = h("table", { class: "wpsnb-trace-fields wpsnb-trace-context" }, contextBody);
   const rawPre = h("pre", { class: "wpsnb-raw" });
-  const detail = h(
-    "div",
-    { class: "wpsnb-detail", hidden: true },
-    detailHead,
-    links,
-    h("div", { class: "wpsnb-detail-label", text: "the frame, field by field" }),
-    fieldsTable,
-    h("div", { class: "wpsnb-detail-label", text: "where it happened" }),
-    contextTable,
-    h("div", { class: "wpsnb-detail-label", text: "raw" }),
-    rawPre,
-  );
-  const placeholder = h("div", {
-    class: "wpsnb-detail-empty",
-    text: "Click a row: the frame decoded, each field explained, what it answers and what it caused.",
-  });
-  const side = h("div", { class: "wpsnb-side" }, placeholder, detail);
-  const body = h("div", { class: "wpsnb-split" }, tableWrap, side);
-  const root = h("div", { class: "wpsnb-widget wpsnb-frames wpsnb-trace" }, header, toolbar, body);
-  el.replaceChildren(root);
-
-  // -- menus --
-  function learn(record) {
-    if (record.hub) view.hubs.add(record.hub);
-    if (record.conn) view.conns.add(record.conn);
-    if (record.user) view.users.add(record.user);
-    if (record.group) view.groups.add(record.group);
-  }
-  function paintMenus() {
-    if (!view.optionsDirty) return;
-    view.optionsDirty = false;
-    fillSelect(hubFilter, view.hubs, "all hubs");
-    fillSelect(connFilter, view.conns, "all connections");
-    fillSelect(userFilter, view.users, "all users");
-    fillSelect(groupFilter, view.groups, "all groups");
-  }
-
-  function paintHeader() {
-    const hd = store.header || {};
-    live.paintHeaderBase({
-      state: headerState(store, "live", model.get("paused")),
-      defaultTitle: "LiveTrace",
-      countText: `${formatCount(hd.count)} records`,
-    });
-    kinds.textContent =
-      `${formatCount(hd.connections)} connections · ${formatCount(hd.frames)} frames · ` +
-      `${formatCount(hd.deliveries)} deliveries · ${formatCount(hd.rest)} REST`;
-    dropped.textContent = hd.dropped ? `${formatCount(hd.dropped)} dropped for this view` : "";
-    dropped.hidden = !hd.dropped;
-    failure.textContent = hd.error || "";
-    failure.hidden = !hd.error;
-  }
-
-  // -- selection and the detail pane --
-  function rowOf(index) {
-    return index === null ? null : tbody.querySelector(`tr[data-i="${index}"]`);
-  }
-  function paintSelection() {
-    for (const row of tbody.querySelectorAll("tr.wpsnb-selected, tr.wpsnb-linked")) {
-      row.classList.remove("wpsnb-selected", "wpsnb-linked");
-    }
-    if (view.selected === null) return;
-    rowOf(view.selected)?.classList.add("wpsnb-selected");
-    const record = findRecord(store.records, view.selected);
-    if (record && record.causeRow !== undefined && record.causeRow !== null) rowOf(record.causeRow)?.classList.add("wpsnb-linked");
-  }
+  const muted = (text) => h("span", { class: "wpsnb-muted", text });
 
   function fieldRows(target, rows) {
     target.replaceChildren(
@@ -278,51 +140,9 @@ function renderLiveTrace({ model, el }) {
     );
   }
 
-  function linkButton(label, index) {
-    return h("button", {
-      class: "wpsnb-button wpsnb-link",
-      type: "button",
-      text: label,
-      dataset: { target: index },
-      onclick: () => choose(index, { scroll: true }),
-    });
-  }
-
-  function choose(index, { scroll = false } = {}) {
-    const record = index === null ? null : findRecord(store.records, index);
-    view.selected = record ? index : null;
-    root.dataset.selected = record ? String(index) : "";
-    paintSelection();
-    if (!record) {
-      detail.hidden = true;
-      placeholder.hidden = false;
-      return;
-    }
-    if (scroll) rowOf(index)?.scrollIntoView({ block: "nearest" });
-    placeholder.hidden = true;
-    detail.hidden = false;
-    detail.dataset.i = String(index);
-    detailHead.textContent = [`#${record.id}`, record.kind, directionText(record), typeText(record), clockTime(record.t)]
-      .filter(Boolean)
-      .join(" · ");
-    links.replaceChildren(h("span", { class: "wpsnb-muted", text: "…" }));
-    fieldsBody.replaceChildren();
-    contextBody.replaceChildren();
-    rawPre.textContent = record.frame ?? record.body ?? JSON.stringify(record, null, 2);
-    view.detailRequest = requestId();
-    try {
-      model.send({ kind: "detail", i: index, request: view.detailRequest });
-    } catch (error) {
-      links.replaceChildren(h("span", { class: "wpsnb-muted", text: "(no kernel: explanations need it)" }));
-    }
-  }
-
-  function onDetail(msg) {
-    if (msg.request !== view.detailRequest || msg.i !== view.selected) return;
-    if (msg.missing) {
-      links.replaceChildren(h("span", { class: "wpsnb-muted", text: "(the kernel no longer holds this record)" }));
-      return;
-    }
+  // The kernel's answer: the records this one answers and caused, and its fields explained.
+  function answer(msg) {
+    const linkButton = inspector.linkButton;
     const parts = [];
     if (msg.cause) parts.push(h("div", {}, "answers / caused by: ", linkButton(msg.cause.line, msg.cause.i)));
     else if (msg.causeId !== null && msg.causeId !== undefined) {
@@ -348,95 +168,64 @@ function renderLiveTrace({ model, el }) {
         );
       }
     }
-    links.replaceChildren(...(parts.length ? parts : [h("span", { class: "wpsnb-muted", text: "no linked records" })]));
+    links.replaceChildren(...(parts.length ? parts : [muted("no linked records")]));
     fieldRows(fieldsBody, msg.fields);
     fieldRows(contextBody, msg.context);
     rawPre.textContent = record.frame ?? record.body ?? JSON.stringify(record, null, 2);
   }
 
-  // -- export --
-  function offerDownload(text, name, note) {
-    if (view.exportUrl) URL.revokeObjectURL(view.exportUrl);
-    view.exportUrl = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
-    exportLink.href = view.exportUrl;
-    exportLink.download = name;
-    exportLink.textContent = `${name} (${formatBytes(text.length)})${note ? ` ${note}` : ""}`;
-    exportLink.hidden = false;
-    exportLink.click();
-  }
-  function exportFromPage() {
-    const lines = [JSON.stringify({ format: "wpsnb.trace", version: 1, wall_time: Date.now() / 1000 })];
-    for (const r of store.records) lines.push(JSON.stringify({ ...r, t: r.t / 1000 }));
-    offerDownload(`${lines.join("\n")}\n`, "trace-page.jsonl", "(from the page: long frames cut short)");
-  }
-
-  function onChange(change) {
-    if (change.reset) {
-      for (const record of store.records) learn(record);
-      view.optionsDirty = true;
-      if (view.selected !== null && !findRecord(store.records, view.selected)) choose(null);
-    }
-    if (change.appended) {
-      for (const record of change.appended) learn(record);
-      view.optionsDirty = true;
-    }
-    if (change.message) {
-      const msg = change.message;
-      if (msg.kind === "detail") onDetail(msg);
-      if (msg.kind === "export" && msg.request === view.exportRequest) {
-        clearTimeout(view.exportTimer);
-        view.exportRequest = null;
-        offerDownload(msg.text, msg.name);
-      }
-    }
-  }
-
-  for (const record of store.records) learn(record);
-  const live = new LiveView({
-    model,
-    store,
-    root,
-    list: tbody,
-    scroller,
-    controls,
+  const inspector = renderRecordInspector(props, {
+    rootClass: "wpsnb-frames wpsnb-trace",
+    defaultTitle: "LiveTrace",
+    noun: "records",
+    header: ({ title, stateBadge, count, rate }) => [title, stateBadge, count, kinds, dropped, rate, failure],
+    paintHeader(hd) {
+      kinds.textContent =
+        `${formatCount(hd.connections)} connections · ${formatCount(hd.frames)} frames · ` +
+        `${formatCount(hd.deliveries)} deliveries · ${formatCount(hd.rest)} REST`;
+      dropped.textContent = hd.dropped ? `${formatCount(hd.dropped)} dropped for this view` : "";
+      dropped.hidden = !hd.dropped;
+      failure.textContent = hd.error || "";
+      failure.hidden = !hd.error;
+    },
+    filters: [
+      { key: "hub", control: filterMenu("wpsnb-filter-hub", "Hub"), all: "all hubs", of: (r) => r.hub },
+      { key: "conn", control: filterMenu("wpsnb-filter-conn", "Connection"), all: "all connections", of: (r) => r.conn },
+      { key: "user", control: filterMenu("wpsnb-filter-user", "User"), all: "all users", of: (r) => r.user },
+      { key: "group", control: filterMenu("wpsnb-filter-group", "Group"), all: "all groups", of: (r) => r.group },
+      { key: "kind", control: kindFilter },
+      { key: "dir", control: directionFilter({ in: "→ in (client to service)", out: "← out (service to client)" }) },
+      { key: "text", control: textFilter, event: "input" },
+    ],
+    matches: passes,
+    columns: ["time", "dir", "what", "hub", "connection", "user", "group", "details"],
     renderRow: renderTraceRow,
-    matches: (record) => passes(record, live.filter),
-    hooks: { paintHeader, paintMenus, afterRows: paintSelection, onChange },
+    linkedOf: (record) => record.causeRow ?? null,
+    detail: {
+      placeholder: "Click a row: the frame decoded, each field explained, what it answers and what it caused.",
+      top: [links],
+      sections: [
+        ["the frame, field by field", fieldsTable],
+        ["where it happened", contextTable],
+        ["raw", rawPre],
+      ],
+      kind: "detail",
+      head: (record) =>
+        [`#${record.id}`, record.kind, directionText(record), typeText(record), clockTime(record.t)].filter(Boolean).join(" · "),
+      show(record) {
+        links.replaceChildren(muted("…"));
+        fieldsBody.replaceChildren();
+        contextBody.replaceChildren();
+        rawPre.textContent = record.frame ?? record.body ?? JSON.stringify(record, null, 2);
+      },
+      noKernel: () => links.replaceChildren(muted("(no kernel: explanations need it)")),
+      missing: () => links.replaceChildren(muted("(the kernel no longer holds this record)")),
+      answer,
+    },
+    // The page's copy of each record, its time in seconds as in wpsnb/notebook/live_trace.py's export.
+    pageExport: { format: "wpsnb.trace", name: "trace-page.jsonl", line: (r) => ({ ...r, t: r.t / 1000 }) },
   });
-
-  tbody.addEventListener("click", (event) => {
-    const row = event.target.closest("tr.wpsnb-trace-row");
-    if (row) choose(Number(row.dataset.i));
-  });
-  live.bindFilter(hubFilter, "change", "hub");
-  live.bindFilter(connFilter, "change", "conn");
-  live.bindFilter(userFilter, "change", "user");
-  live.bindFilter(groupFilter, "change", "group");
-  live.bindFilter(kindFilter, "change", "kind");
-  live.bindFilter(dirFilter, "change", "dir");
-  live.bindFilter(textFilter, "input", "text");
-  exportButton.addEventListener("click", () => {
-    view.exportRequest = requestId();
-    clearTimeout(view.exportTimer);
-    view.exportTimer = setTimeout(() => {
-      view.exportRequest = null;
-      exportFromPage();
-    }, 3000);
-    try {
-      model.send({ kind: "export", request: view.exportRequest });
-    } catch (error) {
-      clearTimeout(view.exportTimer);
-      exportFromPage();
-    }
-  });
-  model.on("change:paused", () => live.repaintHeader());
-
-  live.schedule();
-  return () => {
-    live.unsubscribe();
-    clearTimeout(view.exportTimer);
-    if (view.exportUrl) URL.revokeObjectURL(view.exportUrl);
-  };
+  return inspector.dispose;
 }
 
 export default { initialize: initializeStore, render: renderLiveTrace };

@@ -1,4 +1,4 @@
-// The view half that StreamView and FrameInspector share (see wpsnb/notebook/live_widget.py).
+// The view half that StreamView, FrameInspector and LiveTrace share (see wpsnb/notebook/live_widget.py).
 //
 // A live view shows the store's records as rows of `list` inside `scroller`. At the bottom of the
 // scroller it follows the tail; scrolled up or paused it leaves the rows alone and counts what it
