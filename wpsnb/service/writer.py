@@ -57,6 +57,7 @@ HANDOFF = 64 * 1024  # bytes the transport may buffer (copies) before the writer
 POLL_FIRST = 0.002  # seconds until a writer holding frames looks at its transport again
 POLL_MAX = 0.1
 _SEPARATE_WRITES = 64 * 1024  # a frame this large is written piece by piece, not joined (a copy) first
+_CUT_EVERY = 16 * 1024  # payload bytes between two remembered frame boundaries (hand-off without a per-frame walk)
 _EMPTY = b""
 
 _LEN16 = Struct("!BBH")
@@ -108,6 +109,8 @@ class FrameWriter:
         "_last_buffered",
         "_reported",
         "_budget",
+        "_cuts",
+        "_next_cut",
         "draining",
         "limit",
         "closed",
@@ -137,6 +140,10 @@ class FrameWriter:
         self._last_buffered = 0
         self._reported = 0  # what the budget was last told this writer holds
         self._budget = budget
+        # (queue index, payload bytes before it) at a frame boundary every _CUT_EVERY bytes, so a hand-off
+        # of a large tick walks chunks, not frames (a burst to a subscriber is thousands of frames).
+        self._cuts: list[tuple[int, int]] = []
+        self._next_cut = _CUT_EVERY
         self.draining = True  # False while the transport's buffer does not shrink between two looks
         self.limit = limit
         self.closed = False
@@ -157,8 +164,11 @@ class FrameWriter:
         queue.append(header)
         queue.append(payload)
         queue.append(_EMPTY)
-        self._queued_bytes += length
+        queued = self._queued_bytes + length
+        self._queued_bytes = queued
         self._queued_frames += 1
+        if queued >= self._next_cut:
+            self._cut(queued)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -179,8 +189,11 @@ class FrameWriter:
         queue.append(header)
         queue.append(head)
         queue.append(tail)
-        self._queued_bytes += length
+        queued = self._queued_bytes + length
+        self._queued_bytes = queued
         self._queued_frames += 1
+        if queued >= self._next_cut:
+            self._cut(queued)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -197,8 +210,11 @@ class FrameWriter:
         queue.append(frame_header(opcode, length))
         queue.append(payload)
         queue.append(_EMPTY)
-        self._queued_bytes += length
+        queued = self._queued_bytes + length
+        self._queued_bytes = queued
         self._queued_frames += 1
+        if queued >= self._next_cut:
+            self._cut(queued)
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -228,27 +244,46 @@ class FrameWriter:
             self._queue = []
             self._queued_bytes = 0
             self._queued_frames = 0
+            self._next_cut = _CUT_EVERY
+            if self._cuts:
+                self._cuts.clear()
             transport.writelines(queue)
             return
         self._hand_off(buffered)
 
+    def _cut(self, queued: int) -> None:
+        """Remember that a frame ends here (``queued`` payload bytes from the queue's start)."""
+        self._cuts.append((len(self._queue), queued))
+        self._next_cut = queued + _CUT_EVERY
+
     def _hand_off(self, buffered: int) -> None:
         """Give the transport whole frames while its own buffer is small; keep the rest as references."""
-        transport, queue, budget = self._transport, self._queue, self._budget
-        count, index = len(queue), 0
+        transport, queue, budget, cuts = self._transport, self._queue, self._budget, self._cuts
+        count, index, done = len(queue), 0, 0  # done: payload bytes of queue[:index]
+        cut, cut_count = 0, len(cuts)
         while index < count and buffered < HANDOFF:
-            start, size = index, 0
+            start, first = index, done
             room = HANDOFF - buffered
-            while index < count:
-                length = len(queue[index + 1]) + len(queue[index + 2])
-                if index > start and size + length > room:
+            # Whole chunks between remembered boundaries while they fit: every frame in them fits too.
+            while cut < cut_count and cuts[cut][1] - first <= room:
+                index, done = cuts[cut]
+                cut += 1
+            if index == start:  # the next chunk does not fit: frame by frame, up to room
+                size = 0
+                while index < count:
+                    length = len(queue[index + 1]) + len(queue[index + 2])
+                    if index > start and size + length > room:
+                        break
+                    if length > room and budget is not None and budget.over:
+                        break  # a large copy while the service is over budget: wait for the budget's verdict
+                    size += length
+                    index += 3
+                if index == start:
                     break
-                if length > room and budget is not None and budget.over:
-                    break  # a large copy while the service is over budget: wait for the budget's verdict
-                size += length
-                index += 3
-            if index == start:
-                break
+                done += size
+                while cut < cut_count and cuts[cut][0] <= index:
+                    cut += 1
+            size = done - first
             frames = (index - start) // 3
             if frames == 1 and size >= _SEPARATE_WRITES:
                 for piece in queue[start:index]:
@@ -261,7 +296,10 @@ class FrameWriter:
             self._queued_frames -= frames
             self._queued_bytes -= size
             buffered = transport.get_write_buffer_size()
-        self._queue = queue[index:] if index < count else []
+        if index:
+            self._queue = queue[index:] if index < count else []
+            self._cuts = [(at - index, before - done) for at, before in cuts[cut:]]
+            self._next_cut -= done
         self._held = self._queued_bytes
         self._settle(buffered)
 
@@ -308,6 +346,8 @@ class FrameWriter:
         self._queue = []
         self._queued_bytes = 0
         self._queued_frames = 0
+        self._cuts = []
+        self._next_cut = _CUT_EVERY
         self._held = 0
         self.closed = True
         if self._poll is not None:
