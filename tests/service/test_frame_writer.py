@@ -195,6 +195,29 @@ async def test_frames_for_a_peer_that_does_not_read_stay_queued_not_copied(pair:
     assert writer.backlog == 0
 
 
+async def test_many_small_frames_held_over_several_ticks_arrive_whole_and_in_order(pair: SocketPair) -> None:
+    """Ticks of thousands of small frames (a fan-out burst) are handed off in chunks between remembered
+    frame boundaries; what is held across ticks keeps its boundaries when later ticks add more."""
+    writer = FrameWriter(pair.transport, limit=64 * 1024 * 1024)  # type: ignore[arg-type]
+    sent: list[bytes] = []
+    for tick in range(6):  # about 2.4 MB for a peer that does not read yet
+        for n in range(2000):
+            frame = f"{tick}:{n}:".encode() + b"x" * (100 + (n * 37) % 200)  # varying sizes
+            sent.append(frame)
+            if n % 2:
+                writer.send_text(frame)
+            else:
+                writer.send_text_pieces(frame[:-1], frame[-1:])
+        await next_tick()
+        buffered = pair.transport.get_write_buffer_size()
+        assert buffered <= HANDOFF + 16 * 1024 + 400, f"the transport copied {buffered} bytes"
+    assert writer.backlog > 1024 * 1024, "the frames are held by the writer"
+    total = sum(len(f) + (2 if len(f) < 126 else 4) for f in sent)
+    frames = parse_frames(await pair.received(total))
+    assert [f.data for f in frames] == sent
+    assert writer.frames_sent == len(sent)
+
+
 async def test_the_service_budget_closes_the_largest_holders_not_a_reader(pair: SocketPair) -> None:
     loop = asyncio.get_running_loop()
     budget = OutboundBudget(1024 * 1024)
