@@ -142,7 +142,7 @@ class FrameWriter:
         self._budget = budget
         # (queue index, payload bytes before it) at a frame boundary every _CUT_EVERY bytes, so a hand-off
         # of a large tick walks chunks, not frames (a burst to a subscriber is thousands of frames).
-        self._cuts: list[tuple[int, int]] = []
+        self._cuts: list[tuple[int, int]] | None = None  # created by the first cut: most writers never need one
         self._next_cut = _CUT_EVERY
         self.draining = True  # False while the transport's buffer does not shrink between two looks
         self.limit = limit
@@ -253,12 +253,14 @@ class FrameWriter:
 
     def _cut(self, queued: int) -> None:
         """Remember that a frame ends here (``queued`` payload bytes from the queue's start)."""
+        if self._cuts is None:
+            self._cuts = []
         self._cuts.append((len(self._queue), queued))
         self._next_cut = queued + _CUT_EVERY
 
     def _hand_off(self, buffered: int) -> None:
         """Give the transport whole frames while its own buffer is small; keep the rest as references."""
-        transport, queue, budget, cuts = self._transport, self._queue, self._budget, self._cuts
+        transport, queue, budget, cuts = self._transport, self._queue, self._budget, self._cuts or []
         count, index, done = len(queue), 0, 0  # done: payload bytes of queue[:index]
         cut, cut_count = 0, len(cuts)
         while index < count and buffered < HANDOFF:
@@ -298,7 +300,7 @@ class FrameWriter:
             buffered = transport.get_write_buffer_size()
         if index:
             self._queue = queue[index:] if index < count else []
-            self._cuts = [(at - index, before - done) for at, before in cuts[cut:]]
+            self._cuts = [(at - index, before - done) for at, before in cuts[cut:]] or None
             self._next_cut -= done
         self._held = self._queued_bytes
         self._settle(buffered)
@@ -346,7 +348,7 @@ class FrameWriter:
         self._queue = []
         self._queued_bytes = 0
         self._queued_frames = 0
-        self._cuts = []
+        self._cuts = None
         self._next_cut = _CUT_EVERY
         self._held = 0
         self.closed = True
