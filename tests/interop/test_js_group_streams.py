@@ -57,6 +57,9 @@ def test_hundreds_of_fragments_in_order_and_once(
     assert (end["streamId"], end["error"]) == (stream_id, None)
     assert subscriber.pending("inbound-stream-message") == []  # once: nothing after the end
     assert publisher.pending("stream-error") == []
+    # The publisher's last streamAck and its streamClosed may still be on their way when the subscriber
+    # has seen the end: wait for them rather than read a snapshot.
+    publisher.wait_until(lambda: bool(publisher.received("streamClosed")), "the publisher's streamClosed")
     acks = [frame for frame in publisher.received("streamAck") if frame["streamId"] == stream_id]
     assert acks[0]["expectedSequenceId"] == 1 and acks[-1]["expectedSequenceId"] == 401
     assert publisher.received("streamClosed") == [{"type": "streamClosed", "streamId": stream_id}]
