@@ -12,12 +12,14 @@ Example::
         proxy.sever()          # drop every connection now
         proxy.refuse = True    # new connections are cut at once until set back to False
         proxy.hold_replies = True   # what the service sends is dropped (the client hears nothing)
+        proxy.hold_requests = True  # what the client sends is dropped (the service hears nothing)
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -29,6 +31,7 @@ class LoopbackProxy:
         self.port = 0
         self.refuse = False
         self.hold_replies = False
+        self.hold_requests = False
         self.accepted = 0
         self.severed = 0
         self._loop = asyncio.new_event_loop()
@@ -59,7 +62,9 @@ class LoopbackProxy:
         pair = (writer, up_writer)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer, self))
+            upstream = _pump(reader, up_writer, lambda: self.hold_requests)
+            downstream = _pump(up_reader, writer, lambda: self.hold_replies)
+            await asyncio.gather(upstream, downstream)
         finally:
             self._pairs.discard(pair)
             for side in pair:
@@ -115,13 +120,13 @@ async def _as_coroutine(fn: Any) -> Any:
     return fn()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, held: LoopbackProxy | None = None) -> None:
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, held: Callable[[], bool]) -> None:
     try:
         while True:
             data = await reader.read(65536)
             if not data:
                 break
-            if held is not None and held.hold_replies:
+            if held():
                 continue  # lost on the way; the connection is useless from here on, as after a real loss
             writer.write(data)
             await writer.drain()
