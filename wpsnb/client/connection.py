@@ -30,7 +30,8 @@ Delivery rules:
 * Received messages are de-duplicated by sequenceId and acknowledged with ``sequenceAck`` every 0.5 s,
   at once when 100 are unacknowledged, and on close. At most 400 written requests wait for their ack
   at a time (flow control: the service drops a reliable session that falls 1000 messages behind).
-* Callbacks: see :mod:`wpsnb.client.callbacks`; ``messages()``: see :mod:`wpsnb.client.inbox`.
+* Callbacks: :mod:`wpsnb.client.receiving` (who gets what), :mod:`wpsnb.client.callbacks` (how they run);
+  ``messages()``: see :mod:`wpsnb.client.inbox`.
 
 Reconnection policy: the first attempt is immediate, then 0.1 s doubling up to ``max_retry_delay``
 (5 s), with jitter. Recovery is tried for ``recovery_timeout`` (30 s, what the service guarantees)
@@ -64,17 +65,13 @@ from ..errors import (
     ServiceUnreachable,
     WebPubSubError,
 )
-from ..protocol.client_session import Acked, ClientSession, ClientState, Refused, Unreadable, WindowOpen
+from ..protocol.client_session import ClientSession, ClientState
 from ..protocol.messages import (
     JSON_PROTOCOLS,
     RELIABLE_PROTOCOL,
     Connected,
     DataMessage,
     Disconnected,
-    InvokeResponse,
-    StreamAck,
-    StreamClosed,
-    StreamNack,
     is_reliable,
 )
 from ..protocol.pending_requests import PendingRequest
@@ -86,7 +83,8 @@ from .inbox import Inbox
 from .invocations import Invocations
 from .journal import Journal
 from .link import Link, LinkHandlers
-from .requests import RequestMaker, ack_timeout_message, request_failed, settle
+from .receiving import Receiver, Subscriptions
+from .requests import RequestMaker, ack_timeout_message, settle
 from .status_advice import key_mismatch
 
 log = logging.getLogger("wpsnb.client")
@@ -156,15 +154,15 @@ class AsyncClient:
         )
         self._announced = self._session.state
         self._stream_writers = StreamWriters(self._session, self._submit)
-        self._callbacks: dict[str, tuple[Any, ...]] = {
-            k: () for k in ("message", "group", "server", "stream", "connected", "disconnected", "state")
-        }
+        self._subscriptions = Subscriptions(self._dispatcher.submit)
+        self._receiver = Receiver(
+            self._inbox, self._subscriptions, self._invocations, self._stream_writers, self._wake_writer
+        )
         self._link: Link | None = None
         # Requests from other threads (the sync Client): one loop wake-up per batch, not per request.
         self._handoff = Handoff(self._accept, self._wake_writer)
         self.threadsafe = ThreadSafe(self._requests, self._submit_threadsafe, self._inbox)
         """This client for code in other threads: requests returning ``concurrent.futures.Future``, blocking reads."""
-        self._warned_failures: set[str] = set()
 
     # ---- what the user sees ----------------------------------------------------------------------
 
@@ -234,10 +232,10 @@ class AsyncClient:
             self.protocol,
             LinkHandlers(
                 negotiate=self._negotiate,
-                events=self._on_events,
+                events=self._receiver.events,
                 state_changed=self._announce,
                 connected=self._on_connected,
-                disconnected=lambda why: self._emit("disconnected", Disconnected(why)),
+                disconnected=lambda why: self._subscriptions.emit("disconnected", Disconnected(why)),
                 finish=self._finish,
             ),
             recovery_timeout=self.recovery_timeout,
@@ -289,7 +287,7 @@ class AsyncClient:
         link.closing = True
         await link.send_sequence_ack(force=True)
         if await link.close():
-            self._emit("disconnected", Disconnected("closed by the client"))
+            self._subscriptions.emit("disconnected", Disconnected("closed by the client"))
         await self._finish(NotConnected("the client was closed before the service acknowledged this request"))
 
     async def drop_connection(self) -> bool:
@@ -509,45 +507,33 @@ class AsyncClient:
 
     def on_message(self, callback: Callable[[DataMessage], Any]) -> Callable[[], None]:
         """Call ``callback(message)`` for every received message; returns a function that unsubscribes."""
-        return self._subscribe("message", callback)
+        return self._subscriptions.on("message", callback)
 
     def on_group_message(self, callback: Callable[[DataMessage], Any], group: str | None = None) -> Callable[[], None]:
         """Like :meth:`on_message` for group messages only (of ``group``, if given)."""
-        return self._subscribe("group", (callback, group))
+        return self._subscriptions.on("group", callback, group)
 
     def on_server_message(self, callback: Callable[[DataMessage], Any]) -> Callable[[], None]:
         """Like :meth:`on_message` for messages from the server (REST sends, event replies)."""
-        return self._subscribe("server", callback)
+        return self._subscriptions.on("server", callback)
 
     def on_group_stream(self, callback: Callable[[DataMessage], Any], group: str | None = None) -> Callable[[], None]:
         """Call ``callback(message)`` for every group-stream fragment received (of ``group``, if given):
         ``message.stream`` has ``stream_id``, ``sequence_id``, ``end_of_stream`` and ``error`` (an
         aborted or timed-out stream's last fragment)."""
-        return self._subscribe("stream", (callback, group))
+        return self._subscriptions.on("stream", callback, group)
 
     def on_connected(self, callback: Callable[[Connected], Any]) -> Callable[[], None]:
         """Call ``callback(connected)`` for each new connection (not for a recovery, which keeps it)."""
-        return self._subscribe("connected", callback)
+        return self._subscriptions.on("connected", callback)
 
     def on_disconnected(self, callback: Callable[[Disconnected], Any]) -> Callable[[], None]:
         """Call ``callback(disconnected)`` when a connection ends for good; ``.message`` says why."""
-        return self._subscribe("disconnected", callback)
+        return self._subscriptions.on("disconnected", callback)
 
     def on_state(self, callback: Callable[[str], Any]) -> Callable[[], None]:
         """Call ``callback(state)`` on every change of :attr:`state`."""
-        return self._subscribe("state", callback)
-
-    def _subscribe(self, kind: str, entry: Any) -> Callable[[], None]:
-        self._callbacks[kind] = (*self._callbacks[kind], entry)
-
-        def unsubscribe() -> None:
-            self._callbacks[kind] = tuple(e for e in self._callbacks[kind] if e is not entry)
-
-        return unsubscribe
-
-    def _emit(self, kind: str, argument: Any) -> None:
-        for callback in self._callbacks[kind]:
-            self._dispatcher.submit(callback, argument)
+        return self._subscriptions.on("state", callback)
 
     def _announce(self) -> None:
         """Tell ``on_state`` callbacks (and the log) if the session's state moved since last time."""
@@ -555,70 +541,14 @@ class AsyncClient:
         if state is not self._announced:
             log.info("client %s: %s -> %s", self.connection_id or "-", self._announced, state)
             self._announced = state
-            if self._callbacks["state"]:
-                self._emit("state", state.value)
-
-    # ---- what arrives --------------------------------------------------------------------------------
-
-    def _on_events(self, events: list[Any]) -> None:
-        """Act on what the session made of a frame (its first event, the frame itself, is journaled)."""
-        events_after_the_frame = iter(events)
-        next(events_after_the_frame)
-        for event in events_after_the_frame:
-            kind = type(event)
-            if kind is DataMessage:
-                self._deliver(event)
-            elif kind is Acked:
-                request = event.request
-                settle(request.waiter, request.ack_id)
-            elif kind is Refused:
-                self._refused(event.request, event.ack)
-            elif kind is WindowOpen:
-                self._wake_writer()
-            elif kind is InvokeResponse:
-                self._invocations.answered(event)
-            elif kind is StreamAck or kind is StreamNack or kind is StreamClosed:
-                self._stream_writers.replied(event)
-                if kind is StreamNack:
-                    self._wake_writer()  # the fragments to resend are queued
-            elif kind is Unreadable:
-                log.warning("ignored a frame the client cannot parse: %s", event.error)
-
-    def _deliver(self, message: DataMessage) -> None:
-        self._inbox.put(message)
-        callbacks = self._callbacks
-        for callback in callbacks["message"]:
-            self._dispatcher.submit(callback, message)
-        if message.source == "group":
-            for callback, group in callbacks["group"]:
-                if group is None or group == message.group:
-                    self._dispatcher.submit(callback, message)
-            if message.stream is not None:
-                for callback, group in callbacks["stream"]:
-                    if group is None or group == message.group:
-                        self._dispatcher.submit(callback, message)
-        else:
-            for callback in callbacks["server"]:
-                self._dispatcher.submit(callback, message)
-
-    def _refused(self, request: PendingRequest, ack: Any) -> None:
-        failure = request_failed(ack, request.message)
-        if request.waiter is None:
-            key = f"{failure.name}:{type(request.message).__name__}"
-            if key not in self._warned_failures:
-                self._warned_failures.add(key)
-                log.warning(
-                    "a fire-and-forget request failed (further %s failures are only counted in client.stats): %s",
-                    failure.name,
-                    failure,
-                )
-        settle(request.waiter, error=failure)
+            if self._subscriptions.wants("state"):
+                self._subscriptions.emit("state", state.value)
 
     # ---- the connection's life -------------------------------------------------------------------
 
     def _on_connected(self, connected: Connected) -> None:
         self._stream_writers.renewed()  # a brand-new connection: streams of the old session are over
-        self._emit("connected", connected)
+        self._subscriptions.emit("connected", connected)
 
     async def _negotiate(self) -> str:
         if self._source.kind == "client_url":
