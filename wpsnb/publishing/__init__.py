@@ -1,8 +1,9 @@
 """Publishing a program's output to a group, and watching it: both ends of wpsnb's streaming.
 
 * :mod:`.lines` cuts what is written into lines and progress updates; :mod:`.tee` is the stream that
-  writes through and queues; :mod:`.publisher` is the bounded queue and worker in front of a client;
-  :mod:`.responder` keeps the last lines and answers late watchers' history requests.
+  writes through and queues; :mod:`.publisher` is the bounded queue and worker in front of a client,
+  :mod:`.delivery` hands its messages to the client and counts the answers; :mod:`.responder` keeps
+  the last lines and answers late watchers' history requests.
 * :mod:`.watcher` is the other end: a group's history, then its live messages, in order, none twice
   (``wpsnb tail``, ``StreamView`` and the watch page all use it).
 

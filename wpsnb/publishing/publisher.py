@@ -3,8 +3,9 @@
 Whoever produces output — a cell's ``print`` calls (:mod:`wpsnb.notebook.output_capture`), log records
 (:class:`wpsnb.LogHandler`), ``wpsnb pipe`` — only appends to a queue. A worker thread takes what has
 accumulated, cuts stream output into lines (:mod:`wpsnb.publishing.lines`), packs lines into
-messages and hands them to a :class:`wpsnb.Client`, whose own thread writes them and collects the
-acks. So the producer pays for one append — no lock, no splitting, no network — per write.
+messages (:mod:`wpsnb.publishing.packing`) and hands them to a :class:`wpsnb.Client`, whose own thread
+writes them and collects the acks (:mod:`wpsnb.publishing.delivery` counts the answers). So the
+producer pays for one append — no lock, no splitting, no network — per write.
 
 Policies, all explicit:
 
@@ -49,11 +50,11 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any, Literal
 
-from ..errors import Forbidden, NotConnected, RecoveryFailed, WebPubSubError
 from ..protocol.history import DEFAULT_HISTORY_LINES
 from ..protocol.names import group_name_problem
 from ..source import Source
 from .connecting import connect_softly
+from .delivery import Delivery
 from .items import (
     END_LINES,
     DropNotice,
@@ -75,8 +76,6 @@ log = logging.getLogger("wpsnb.publishing")
 
 WhenFull = Literal["block", "drop"]
 WHEN_FULL = ("block", "drop")
-# Errors after which nothing more can be published by this client.
-_FATAL = (Forbidden, NotConnected, RecoveryFailed)
 
 
 class Publisher:
@@ -151,15 +150,23 @@ class Publisher:
         self.history = history
         self.fail_soft = fail_soft
         self.connect_error: BaseException | None = None  # why the service could not be reached (fail_soft)
-        self.responder: HistoryResponder | None = None
         self._connected = threading.Event()
         self.stats = PublishStats(group)
-        self.client: Any = client
         self._owns_client = client is None
         # Producers append and the worker pops from the two ends of this deque without a lock (both are
         # atomic); the lock is for the rare paths: a full queue, waking an idle worker, the counters.
         self._queue: deque[QueueItem] = deque()
         self._lock = threading.Lock()
+        # Hands the worker's messages to the client and counts their answers (under the same lock).
+        self._delivery = Delivery(
+            group,
+            self.stats,
+            self._lock,
+            self._connected,
+            client=client,
+            release=self._release,
+            on_failure=self._refuse,
+        )
         self._has_items = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
@@ -173,16 +180,11 @@ class Publisher:
         self._room_waiters = 0
         self._closing = False
         self._closed = False
-        self._failure: BaseException | None = None
         self._splitters: dict[int, LineSplitter] = {}
         # Written by the worker and the client's thread under the lock, read by producers without it: the
         # writes taken from the queue whose messages are not all answered yet (the bound counts them).
         self._in_flight_writes = 0
         self._queue_limit = max_queued  # max_queued - _in_flight_writes: the producers' one comparison
-        self._in_flight_lines = 0
-        self._submitted = 0  # messages handed to the client, ever
-        self._answered_count = 0  # ... and answered (acknowledged or failed)
-        self._flush_waiters: list[tuple[int, threading.Event]] = []
 
     # ---- life ------------------------------------------------------------------------------------
 
@@ -204,19 +206,19 @@ class Publisher:
                 roles.append(f"webpubsub.joinLeaveGroup.{self.group}")
             # message_buffer=0: the client hears the group (for history requests, read by a callback); nobody
             # reads its messages() queue, which would otherwise keep other publishers' messages.
-            self.client = Client(
+            client = self._delivery.client = Client(
                 source, hub=self.hub, message_buffer=0, **source.token_options(user_id=self.user_id, roles=roles)
             )
             if self.fail_soft:
                 self.connect_error = connect_softly(
-                    self.client,
+                    client,
                     self.connect_timeout,
                     on_connected=self._on_connected,
                     stopped=lambda: self._closing,
                     name=f"wpsnb-connect-{self.group}",
                 )
             else:
-                self.client.connect(timeout=self.connect_timeout)
+                client.connect(timeout=self.connect_timeout)
                 self._on_connected()
         else:
             self._on_connected()
@@ -234,10 +236,20 @@ class Publisher:
         """Whether the publisher's client has connected (it may be recovering a dropped connection now)."""
         return self._connected.is_set()
 
+    @property
+    def client(self) -> Any:
+        """The :class:`wpsnb.Client` publishing (``None`` before :meth:`start` unless one was given)."""
+        return self._delivery.client
+
+    @property
+    def responder(self) -> HistoryResponder | None:
+        """What answers watchers' history requests, once connected (``None`` with ``history=0``)."""
+        return self._delivery.responder
+
     def _on_connected(self) -> None:
         if self.history:
-            self.responder = HistoryResponder(self.client, self.group, self.history)
-            self.responder.start(timeout=self.connect_timeout)
+            responder = self._delivery.responder = HistoryResponder(self.client, self.group, self.history)
+            responder.start(timeout=self.connect_timeout)
         self.connect_error = None
         self._connected.set()
 
@@ -272,7 +284,7 @@ class Publisher:
         with self._lock:
             self._closed = True
             waiting = sum(lines_in(item) for item in self._queue)
-            self.stats.unconfirmed += self._in_flight_lines + waiting
+            self.stats.unconfirmed += self._delivery.in_flight_lines + waiting
         if self.responder is not None:
             self.responder.close()
         if self._owns_client and self.client is not None:
@@ -285,12 +297,12 @@ class Publisher:
     def pending_lines(self) -> int:
         """Lines queued or sent and not yet acknowledged."""
         with self._lock:
-            return self._in_flight_lines + sum(lines_in(item) for item in self._queue)
+            return self._delivery.in_flight_lines + sum(lines_in(item) for item in self._queue)
 
     @property
     def failure(self) -> BaseException | None:
         """The error that stopped publishing, if one did."""
-        return self._failure
+        return self._delivery.failure
 
     # ---- producers -------------------------------------------------------------------------------
 
@@ -337,7 +349,7 @@ class Publisher:
         with self._lock:
             if self._closing:
                 return False
-            if self._failure is not None:  # nothing more can be published: count it, do not queue it
+            if self._delivery.failure is not None:  # nothing more can be published: count it, do not queue it
                 self.stats.failed += lines_in(item)
                 return False
             if type(item) is tuple and item[0] in self._cut_lines:  # the rest of a line being dropped
@@ -400,7 +412,11 @@ class Publisher:
 
     def _update_shedding(self) -> None:
         # With the lock held: whether producers must leave the lock-free path.
-        self._shedding = self._overloaded or bool(self._cut_lines) or self._failure is not None
+        self._shedding = self._overloaded or bool(self._cut_lines) or self._delivery.failure is not None
+
+    def _refuse(self) -> None:
+        # With the lock held, when publishing failed for good: producers take the slow path, which refuses.
+        self._shedding = True
 
     def _wake_worker(self, hurry: bool = False) -> None:
         with self._lock:
@@ -422,14 +438,12 @@ class Publisher:
                 self._drain()
         except Exception:
             log.exception("the publisher for group %r stopped by an internal error", self.group)
+            delivery = self._delivery
             with self._lock:
-                self._failure = self._failure or RuntimeError("the publisher stopped by an internal error")
+                delivery.failure = delivery.failure or RuntimeError("the publisher stopped by an internal error")
             self._discard_queue()
         finally:
-            with self._lock:
-                for _, event in self._flush_waiters:
-                    event.set()
-                self._flush_waiters.clear()
+            self._delivery.wake_flushes()
             self._release_flush_markers()
 
     def _wait_for_work(self) -> bool:
@@ -484,14 +498,14 @@ class Publisher:
                                 messages.add("text", line.wire, 1)
                     case Flush(done=done):
                         sent += messages.take()
-                        self._send(sent, 0)
+                        self._delivery.send(sent, 0)
                         sent = []
-                        self._when_answered(done)
+                        self._delivery.when_answered(done)
         for splitter in self._splitters.values():  # lines in progress that have waited long enough
             update = splitter.due(now)
             if update is not None:
                 messages.add("text", update.wire, 0)
-        self._send(sent + messages.take(), taken)
+        self._delivery.send(sent + messages.take(), taken)
         with self._lock:
             if self._overloaded:
                 self._overloaded = False
@@ -520,90 +534,6 @@ class Publisher:
         else:
             messages.add("text", made.text, 0)
 
-    def _when_answered(self, event: threading.Event) -> None:
-        with self._lock:
-            if self._answered_count >= self._submitted:
-                event.set()
-            else:
-                self._flush_waiters.append((self._submitted, event))
-
-    def _send(self, messages: list[Message], writes: int) -> None:
-        """Hand ``messages`` to the client (no window of our own: the client's flow control applies).
-
-        ``writes``: the queue items they came from, released from the bound once all are answered.
-        """
-        if not messages:
-            self._release(writes)
-            return
-        batch = _Batch(writes, len(messages))
-        for message in messages:
-            with self._lock:
-                if self._failure is not None:
-                    self.stats.failed += message.lines
-                    skipped = True
-                elif not self._connected.is_set():  # fail_soft and the service unreachable: count it, go on
-                    self.stats.failed += message.lines
-                    self.stats.error = self.stats.error or "the service was unreachable"
-                    skipped = True
-                else:
-                    self._in_flight_lines += message.lines
-                    self._submitted += 1
-                    skipped = False
-            if skipped:
-                self._settle(batch)
-            else:
-                self._submit(message, batch)
-
-    def _submit(self, message: Message, batch: _Batch) -> None:
-        # Encoded here, written and acknowledged on the client's thread; the future settles on an answer.
-        responder = self.responder
-        listening = responder is not None and responder.listening
-        client = self.client
-
-        def send() -> Any:  # joined to hear history requests: do not hear our own messages too
-            return client.send_to_group(self.group, message.data, message.data_type, no_echo=listening, wait=False)
-
-        try:
-            future = responder.send(message.data_type, message.data, message.lines, send) if listening else send()  # type: ignore[union-attr]
-        except (WebPubSubError, ValueError, TypeError) as exc:
-            self._answered(message.lines, batch, exc)
-            return
-        future.add_done_callback(lambda done: self._answered(message.lines, batch, done.exception()))
-
-    def _answered(self, lines: int, batch: _Batch, error: BaseException | None) -> None:
-        with self._lock:
-            self._in_flight_lines -= lines
-            self._answered_count += 1
-            stats = self.stats
-            if error is None:
-                stats.lines += lines
-                stats.messages += 1
-            else:
-                stats.failed += lines
-                if stats.error is None:
-                    stats.error = _describe_error(error)
-                    log.warning("publishing to group %r failed: %s", self.group, error)
-                if isinstance(error, _FATAL) and self._failure is None:
-                    self._failure = error
-                    self._shedding = True  # producers take the slow path, which refuses from now on
-            if self._flush_waiters:
-                answered = self._answered_count
-                still = []
-                for target, event in self._flush_waiters:
-                    if answered >= target:
-                        event.set()
-                    else:
-                        still.append((target, event))
-                self._flush_waiters = still
-        self._settle(batch)
-
-    def _settle(self, batch: _Batch) -> None:
-        with self._lock:
-            batch.outstanding -= 1
-            if batch.outstanding:
-                return
-        self._release(batch.writes)
-
     def _release(self, writes: int) -> None:
         with self._lock:
             self._in_flight_writes -= writes
@@ -621,26 +551,8 @@ class Publisher:
                 item.done.set()
 
 
-class _Batch:
-    """The messages made from one drain of the queue: its writes leave the bound when all are answered."""
-
-    __slots__ = ("writes", "outstanding")
-
-    def __init__(self, writes: int, outstanding: int):
-        self.writes = writes
-        self.outstanding = outstanding
-
-
 _stream_of = itemgetter(0)  # of a chunk, in C: the worker applies these to every write
 _text_of = itemgetter(1)
-
-
-def _describe_error(error: BaseException | None) -> str:
-    if error is None:
-        return "unknown error"
-    name = getattr(error, "name", None) or type(error).__name__
-    text = " ".join(str(error).split())
-    return text if text.startswith(name) else f"{name}: {text}"
 
 
 __all__ = ["WHEN_FULL", "PublishStats", "Publisher", "WhenFull", "text_drop_notice"]
