@@ -95,6 +95,26 @@ async def test_hundreds_of_fragments_arrive_in_order_and_once(local_service: Loc
             assert data_frames(await client.until_pong()) == []
 
 
+@pytest.mark.parametrize("protocol", [PLAIN, RELIABLE])
+async def test_fragments_sent_with_the_end_are_acknowledged_before_stream_closed(
+    local_service: LocalService, protocol: str
+) -> None:
+    # Fragments and the end read in one turn of the event loop: the batched streamAck must still name
+    # them (it was lost once the end had closed the stream, so the publisher never heard of them).
+    hub = new_hub()
+    async with open_client(mint_url(local_service, hub, user_id="pub", roles=ALL_ROLES), protocol) as publisher:
+        for attempt in range(5):
+            stream_id = f"s{attempt}"
+            await started(publisher, stream_id)
+            for number in range(1, 21):
+                await publisher.send(fragment(stream_id, number))
+            await publisher.send({"type": "streamEnd", "streamId": stream_id})
+            frames = await control(publisher)
+            assert frames[-1] == {"type": "streamClosed", "streamId": stream_id}, frames
+            acks = [frame["expectedSequenceId"] for frame in frames if frame["type"] == "streamAck"]
+            assert acks and acks[-1] == 21, frames
+
+
 async def test_duplicates_are_dropped_and_gaps_refused(local_service: LocalService) -> None:
     hub = new_hub()
     async with (

@@ -155,6 +155,10 @@ def _finish(
     reply: bool = True,
 ) -> None:
     """End ``stream``: the terminal fragment to the group, ``streamClosed`` to the publisher."""
+    if reply:
+        # Fragments accepted in this tick are acknowledged first: once the stream has ended, the batched
+        # streamAck would no longer find it, and the publisher would never hear of its last fragments.
+        flush_stream_acks(session)
     if session.streams is not None:
         session.streams.end(stream.stream_id)
     # The JS client drops a group message without a dataType, so the terminal fragment is empty text.
@@ -168,7 +172,6 @@ def _finish(
     )
     session.hub.send_to_group(stream.group, terminal, skip=session if stream.no_echo else None)
     if reply:
-        flush_stream_acks(session)
         # A publisher's own abort (UserError) closes normally for the publisher; the spec allows no UserError there.
         closing = None if error is None or error.name == "UserError" else error
         session.send_frame(encode_stream_reply(StreamClosed(stream.stream_id, closing)))
