@@ -13,9 +13,10 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
+
+from .lazy_exports import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
@@ -47,17 +48,7 @@ _own_log.addHandler(logging.NullHandler())
 _own_log.propagate = False
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wpsnb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports(__name__, _PUBLIC, globals(), also=["__version__"])
 
 
 def load_ipython_extension(ipython: Any) -> None:
