@@ -24,6 +24,7 @@ export class FeedStore {
     this.requestId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     this.replayBuffer = null;
     this.replied = false; // the kernel answered: it is alive
+    this.replayed = false; // the kernel answered our replay request
     this.offline = false; // no answer to the replay request: this is saved output, its kernel is gone
     this.onMessage = (msg) => this.receive(msg);
     this.onHistory = () => this.append(this.model.get("history") || [], "history");
@@ -42,6 +43,9 @@ export class FeedStore {
       // No kernel (a saved notebook): the history trait is all there is.
     }
     this.offlineTimer = setTimeout(() => {
+      // A reloaded page's request (or its answer) can be lost while the page's comm reconnects: ask
+      // again until the ring arrives, or the view would stay incomplete for good.
+      if (!this.replayed) this.requestReplay();
       if (this.replied) return;
       this.offline = true;
       this.emit({ header: true });
@@ -63,6 +67,7 @@ export class FeedStore {
       case "replay":
         if (msg.request !== this.requestId) return; // another page's request
         this.replied = true;
+        this.replayed = true;
         if (msg.first) this.replayBuffer = [];
         if (this.replayBuffer) this.replayBuffer.push(...(msg.records || []));
         if (msg.last && this.replayBuffer) {
