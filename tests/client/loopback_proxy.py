@@ -10,6 +10,7 @@ Example::
         url = mint_url(f"Endpoint=http://127.0.0.1:{proxy.port};AccessKey={service.access_key};Version=1.0;")
         ...
         proxy.sever()          # drop every connection now
+        proxy.sever(release=True)  # ... and let bytes pass again, before any new connection is accepted
         proxy.refuse = True    # new connections are cut at once until set back to False
         proxy.hold_replies = True   # what the service sends is dropped (the client hears nothing)
         proxy.hold_requests = True  # what the client sends is dropped (the service hears nothing)
@@ -70,11 +71,18 @@ class LoopbackProxy:
             for side in pair:
                 side.transport.abort()
 
-    def sever(self) -> int:
-        """Abort every open connection now; return how many were cut."""
-        return self._call(self._sever)
+    def sever(self, release: bool = False) -> int:
+        """Abort every open connection now; return how many were cut.
 
-    def _sever(self) -> int:
+        ``release=True`` also clears ``hold_requests`` and ``hold_replies`` in the same step on the
+        proxy's loop, so the client's reconnection (which may come at once) is never held, and the
+        old connection never gets another byte through.
+        """
+        return self._call(lambda: self._sever(release))
+
+    def _sever(self, release: bool = False) -> int:
+        if release:
+            self.hold_requests = self.hold_replies = False
         pairs = list(self._pairs)
         for downstream, upstream in pairs:
             downstream.transport.abort()

@@ -264,8 +264,7 @@ def test_received_messages_are_not_duplicated_by_a_recovery_replay(
         far.send_to_group(group, n, ack=False)
     far.flush()
     wait_until(lambda: near.stats["received"] == 60, what="60 messages")
-    proxy.sever()
-    proxy.hold_requests = False
+    proxy.sever(release=True)
     wait_until(lambda: near.stats["recoveries"] == 1 and near.state == "connected", what="recovery")
     far.send_to_group(group, "next")
     got = [m for m in near.messages(timeout=0.5)]
@@ -291,8 +290,7 @@ def test_duplicate_ack_counts_as_success(
 
     wait_until(member, what="the service to carry out the join")
     assert not joined.done()
-    proxy.sever()
-    proxy.hold_replies = False
+    proxy.sever(release=True)
     ack_id = joined.result(timeout=30)
     assert client.connection_id == connection_id and client.groups == (group,)
     sent = [f.message for f in client.frames if isinstance(f.message, JoinGroup) and f.message.ack_id == ack_id]
