@@ -90,7 +90,7 @@ def test_batches_are_at_most_max_rate_per_second(spy: Page) -> None:
     feed.close()
     times = [t for t, content in spy.sent if content["kind"] == "batch"]
     gaps = [b - a for a, b in itertools.pairwise(times[:-1])]  # the last one is close()'s flush: at once
-    assert len(times) >= 5
+    assert len(times) >= 3  # about ten on a quiet machine; a loaded one may starve the flusher
     assert min(gaps) >= 0.09  # 1 / max_rate, less timer slack
     assert len(spy.batched()) == n
 
