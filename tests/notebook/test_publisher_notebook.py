@@ -185,6 +185,39 @@ def test_options_failures_and_tracebacks_in_a_kernel(service: LocalService, tmp_
     assert stream_text(after, "stdout") == "the notebook went on\n"
 
 
+HISTORY_CHECK = """import json
+history = getattr(get_ipython().history_manager, "outputs", None)
+recorded = None if history is None else {
+    count: "".join("".join(o.bundle["stream"]) for o in outputs if o.output_type == "out_stream")
+    for count, outputs in list(history.items())
+}
+print(json.dumps(recorded))
+"""
+
+
+def test_ipython_records_a_publish_cells_output_once(service: LocalService, tmp_path: Path) -> None:
+    # IPython 9 keeps each cell's output in its history; the nested run_cell of %%publish must not
+    # record every write a second time (it did, under the next cell's execution count).
+    env = clean_env(WPSNB_TEST_CS=service.connection_string)
+    notebook = execute(
+        [
+            code("%load_ext wpsnb"),
+            code("import os\ncs = os.environ['WPSNB_TEST_CS']"),
+            code("%%publish recorded --source cs\nprint('one')\nprint('two', end='')\nprint()"),
+            code(HISTORY_CHECK),
+        ],
+        env,
+        tmp_path,
+    )
+    shown = stream_text(notebook.cells[2], "stdout")
+    assert shown == "one\ntwo\npublished 2 lines to group recorded (0 dropped)\n"
+    recorded = json.loads(stream_text(notebook.cells[3], "stdout"))
+    if recorded is None:
+        pytest.skip("this IPython keeps no output history")
+    # Without the fix the nested run_cell recorded the writes again, under the next cell's number.
+    assert recorded == {str(notebook.cells[2].execution_count): shown}
+
+
 def test_the_extension_loads_from_the_package(tmp_path: Path) -> None:
     # `%load_ext wpsnb` goes through wpsnb.load_ipython_extension; the magic is then known.
     notebook = execute(

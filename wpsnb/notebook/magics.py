@@ -24,6 +24,8 @@ Example (in a notebook)::
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -104,7 +106,7 @@ class PublishMagics(Magics):
                 file=sys.stdout,
             )
         failed: BaseException | None = None
-        with publisher:
+        with publisher, _output_recorded_once(self.shell):
             result = self.shell.run_cell(cell, store_history=False)
             failed = result.error_before_exec or result.error_in_exec
             if failed is not None:
@@ -131,6 +133,35 @@ def _needs_async(shell: Any, cell: str) -> bool:
         return bool(shell.should_run_async(cell, transformed_cell=shell.transform_cell(cell)))
     except Exception:  # a syntax error: let run_cell report it as usual
         return False
+
+
+@contextmanager
+def _output_recorded_once(shell: Any) -> Iterator[None]:
+    """Run a nested ``run_cell`` without IPython wrapping ``sys.stdout.write`` / ``sys.stderr.write`` again.
+
+    IPython 9 keeps each cell's output in its history by wrapping the streams' ``write`` for the length of
+    ``run_cell`` (``InteractiveShell._tee``). This cell's own ``run_cell`` has already wrapped the stream
+    the tee writes through to; a nested one would wrap the tee too, recording every write a second time
+    (under the next cell's execution count) and putting another Python call in front of each write:
+    about a quarter of a ``print`` in a kernel.
+    """
+    if not callable(getattr(shell, "_tee", None)):  # an IPython without output history
+        yield
+        return
+    missing = object()
+    before = shell.__dict__.get("_tee", missing)
+    shell._tee = _not_recorded
+    try:
+        yield
+    finally:
+        if before is missing:
+            del shell._tee
+        else:
+            shell._tee = before
+
+
+def _not_recorded(channel: str) -> nullcontext[None]:
+    return nullcontext()
 
 
 def _user_frames(tb: TracebackType | None) -> TracebackType | None:
