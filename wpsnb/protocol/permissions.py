@@ -113,59 +113,80 @@ def _literal_of(pattern: str) -> str | None:
 
 
 class _GroupRules:
-    """Allow/deny per group for one permission: role-derived rules, then per-group REST overrides."""
+    """Allow/deny per group for one permission: role-derived rules, then per-group REST overrides.
+
+    Every table is created by its first entry: a service holds one of these per permission per connection,
+    and most connections have one or two roles at most.
+    """
 
     __slots__ = ("_cache", "_pattern", "allow_all", "literals", "overrides", "patterns")
 
     def __init__(self) -> None:
         self.allow_all = False
-        self.literals: set[str] = set()
-        self.patterns: list[str] = []  # regex sources, combined into one alternation
-        self.overrides: dict[str, bool] = {}
+        self.literals: set[str] | None = None
+        self.patterns: list[str] | None = None  # regex sources, combined into one alternation
+        self.overrides: dict[str, bool] | None = None
         self._pattern: re.Pattern[str] | None = None
-        self._cache: dict[str, bool] = {}
+        self._cache: dict[str, bool] | None = None
+
+    def add_literal(self, group: str) -> None:
+        if self.literals is None:
+            self.literals = set()
+        self.literals.add(group)
 
     def add_pattern(self, regex: re.Pattern[str]) -> None:
+        if self.patterns is None:
+            self.patterns = []
         self.patterns.append(regex.pattern)
         self._pattern = re.compile("|".join(f"(?:{source})" for source in self.patterns), re.DOTALL)
-        self._cache.clear()
+        self._cache = None
 
     def by_roles(self, group: str) -> bool:
-        if self.allow_all or group in self.literals:
+        if self.allow_all or (self.literals is not None and group in self.literals):
             return True
         if self._pattern is None:
             return False
-        cached = self._cache.get(group)
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        cached = cache.get(group)
         if cached is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            cached = self._cache[group] = self._pattern.fullmatch(group) is not None
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cached = cache[group] = self._pattern.fullmatch(group) is not None
         return cached
 
     def allows(self, group: str) -> bool:
-        override = self.overrides.get(group)
+        override = self.overrides.get(group) if self.overrides is not None else None
         return self.by_roles(group) if override is None else override
+
+    def override(self, group: str) -> bool | None:
+        """The REST grant (``True``) or revoke (``False``) for ``group``, if there is one."""
+        return self.overrides.get(group) if self.overrides is not None else None
 
     def set(self, group: str | None, allowed: bool) -> None:
         if group is None:
             # Like the emulator's SetAll: one rule for every group, earlier rules forgotten.
             self.allow_all = allowed
-            self.literals.clear()
-            self.patterns.clear()
-            self.overrides.clear()
-            self._pattern = None
-            self._cache.clear()
+            self.literals = self.patterns = self.overrides = self._pattern = self._cache = None
             return
+        overrides = self.overrides
         if self.by_roles(group) == allowed:
-            self.overrides.pop(group, None)  # the roles already say so; keep the table small
-        elif group in self.overrides or len(self.overrides) < MAX_LITERAL_RULES:
-            self.overrides[group] = allowed
+            if overrides is not None:
+                overrides.pop(group, None)  # the roles already say so; keep the table small
+        elif overrides is None:
+            self.overrides = {group: allowed}
+        elif group in overrides or len(overrides) < MAX_LITERAL_RULES:
+            overrides[group] = allowed
         else:
             raise PermissionLimitError(
                 f"this connection already has {MAX_LITERAL_RULES} per-group "
                 "permission rules; grant or revoke for all groups (no targetName) "
                 "instead"
             )
+
+
+_NO_RULES = _GroupRules()  # what a connection without rules for a permission asks; never changed
 
 
 class Permissions:
@@ -182,11 +203,16 @@ class Permissions:
     True
     """
 
+    # One per connection, so no instance dict, and each permission's rules are created by its first
+    # role or REST grant/revoke (a connection without roles holds none).
+    __slots__ = ("roles", "ignored_roles", "_join_leave", "_send")
+
     def __init__(self, roles: Iterable[str] = ()) -> None:
         if isinstance(roles, str):
             roles = [roles]  # a bare string is one role, not a list of letters
         self.roles: tuple[str, ...] = tuple(dict.fromkeys(roles))
-        self._rules = {JOIN_LEAVE: _GroupRules(), SEND: _GroupRules()}
+        self._join_leave: _GroupRules | None = None
+        self._send: _GroupRules | None = None
         ignored: list[tuple[str, str]] = []
         for role in self.roles:
             problem = self._add_role(role)
@@ -194,13 +220,28 @@ class Permissions:
                 ignored.append((role, problem))
         self.ignored_roles: tuple[tuple[str, str], ...] = tuple(ignored)
 
+    def _rules(self, permission: str) -> _GroupRules:
+        """The rules of ``permission`` (a shared, empty set of rules if it has none yet)."""
+        rules = self._join_leave if permission == JOIN_LEAVE else self._send
+        return _NO_RULES if rules is None else rules
+
+    def _own_rules(self, permission: str) -> _GroupRules:
+        """The rules of ``permission``, created for this connection if it has none yet."""
+        if permission == JOIN_LEAVE:
+            if self._join_leave is None:
+                self._join_leave = _GroupRules()
+            return self._join_leave
+        if self._send is None:
+            self._send = _GroupRules()
+        return self._send
+
     def _add_role(self, role: str) -> str | None:
         """Apply one role; return why it was ignored, or ``None``."""
         if not isinstance(role, str):
             return f"roles must be strings, got {type(role).__name__}"
         if not role.startswith(_ROLE_PREFIX):
             return None  # an application role: not ours to judge
-        for name, rules in self._rules.items():
+        for name in (JOIN_LEAVE, SEND):
             role_name = _ROLE_PREFIX + name
             if role.startswith(role_name + "s."):
                 pattern = role[len(role_name) + 2 :]
@@ -210,21 +251,21 @@ class Permissions:
                     return f"invalid group pattern: {error}"
                 literal = _literal_of(pattern)
                 if literal is not None:
-                    rules.literals.add(literal)
+                    self._own_rules(name).add_literal(literal)
                 elif pattern.strip("*") == "" and len(pattern) >= 2:
-                    rules.allow_all = True  # '**' matches every group
+                    self._own_rules(name).allow_all = True  # '**' matches every group
                 else:
-                    rules.add_pattern(regex)
+                    self._own_rules(name).add_pattern(regex)
                 return None
             if role == role_name:
-                rules.allow_all = True
+                self._own_rules(name).allow_all = True
                 return None
             if role.startswith(role_name + "."):
                 group = role[len(role_name) + 1 :]
                 problem = group_name_problem(group)
                 if problem:
                     return problem
-                rules.literals.add(group)
+                self._own_rules(name).add_literal(group)
                 return None
         return (
             f"not a Web PubSub role (role names are case-sensitive: webpubsub.{JOIN_LEAVE}[.<group>], "
@@ -234,11 +275,13 @@ class Permissions:
 
     def can_join_leave(self, group: str) -> bool:
         """Whether the connection may join or leave ``group``."""
-        return self._rules[JOIN_LEAVE].allows(group)
+        rules = self._join_leave
+        return rules is not None and rules.allows(group)
 
     def can_send_to(self, group: str) -> bool:
         """Whether the connection may publish to ``group`` (O(1) for literal roles, cached for patterns)."""
-        return self._rules[SEND].allows(group)
+        rules = self._send
+        return rules is not None and rules.allows(group)
 
     def grant(self, permission: str, group: str | None) -> None:
         """REST grant of ``permission`` for ``group`` (``targetName``); ``None`` grants it for every group.
@@ -246,20 +289,20 @@ class Permissions:
         Raises ``PermissionLimitError`` past ``MAX_LITERAL_RULES`` per-group rules, ``ValueError`` for an
         unknown permission or an empty group.
         """
-        self._rules[parse_permission_name(permission)].set(_target(group), True)
+        self._own_rules(parse_permission_name(permission)).set(_target(group), True)
 
     def revoke(self, permission: str, group: str | None) -> None:
         """REST revoke; a per-group revoke overrides a matching token role. ``None`` revokes every group.
 
         Existing group membership is not touched: that is the hub's business.
         """
-        self._rules[parse_permission_name(permission)].set(_target(group), False)
+        self._own_rules(parse_permission_name(permission)).set(_target(group), False)
 
     def has(self, permission: str, group: str | None) -> bool:
         """REST check. With ``group=None``: whether the permission covers every group."""
-        rules = self._rules[parse_permission_name(permission)]
+        rules = self._rules(parse_permission_name(permission))
         if group is None:
-            return rules.allow_all and all(rules.overrides.values())
+            return rules.allow_all and all((rules.overrides or {}).values())
         return rules.allows(group)
 
     def forbidden_reason(self, action: str, group: str) -> str:
@@ -278,7 +321,7 @@ class Permissions:
             f"No permission to {verb} group '{group}'. The connection needs role '{role}' or "
             f"'{role}.{group}' (grant it in the client access token or via the REST API)."
         )
-        if self._rules[permission].overrides.get(group) is False:
+        if self._rules(permission).override(group) is False:
             message += f" Its {permission} permission for this group was revoked via the REST API."
         for ignored, why in self.ignored_roles:
             if isinstance(ignored, str) and ignored.startswith(role):

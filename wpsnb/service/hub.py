@@ -25,6 +25,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..protocol.envelope import Envelope
@@ -52,6 +53,7 @@ KEEPALIVE_INTERVAL = 20.0  # seconds of silence before the service pings a conne
 RECOVERY_WINDOW = 30.0  # seconds a dropped reliable session waits for its client (the spec's minimum)
 ACK_MEMORY = 65_536  # successful ackIds remembered per session for Duplicate detection
 CLOSED_BY_REST = "Closed by REST API."
+NO_GROUPS: frozenset[str] = frozenset()  # the groups of every session that has joined none (shared)
 
 
 class Socket(Protocol):
@@ -82,7 +84,6 @@ class Session:
         "socket",
         "state",
         "detached_at",
-        "claims",
         "peer",
         "connected_at",
         "_acks_ok",
@@ -101,7 +102,6 @@ class Session:
         user_id: str | None,
         protocol: str | None,
         roles: Iterable[str] = (),
-        claims: dict[str, Any] | None = None,
         peer: str = "",
         connection_id: str | None = None,
     ):
@@ -112,12 +112,11 @@ class Session:
         self.raw = protocol is None
         self.reliable = is_reliable(protocol)
         self.permissions = Permissions(roles)
-        self.groups: set[str] = set()
+        self.groups: AbstractSet[str] = NO_GROUPS  # a set of its own from the first join (Hub.join)
         self.outbox = ReliableOutbox() if self.reliable else None
         self.socket: Socket | None = None
         self.state = SessionState.CONNECTING
         self.detached_at = 0.0
-        self.claims = claims or {}
         self.peer = peer
         self.connected_at = time.time()
         # Created on the first acknowledged request: most connections (subscribers) never send one.
@@ -295,8 +294,11 @@ class Hub:
 
     def join(self, session: Session, group: str) -> None:
         """Add ``session`` to ``group`` (idempotent)."""
-        if group not in session.groups:
-            session.groups.add(group)
+        groups = session.groups
+        if group not in groups:
+            if not isinstance(groups, set):
+                groups = session.groups = set()
+            groups.add(group)
             self.groups.setdefault(group, {})[session] = None
             if self.service.upstream is not None:
                 self.service.upstream.group_changed(session, group, True)
@@ -309,7 +311,9 @@ class Hub:
                 self.service.upstream.group_changed(session, group, False)
 
     def _remove_member(self, group: str, session: Session) -> None:
-        session.groups.discard(group)
+        groups = session.groups
+        if isinstance(groups, set):
+            groups.discard(group)
         members = self.groups.get(group)
         if members is not None:
             members.pop(session, None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from http import HTTPStatus
+from typing import NamedTuple
 
 from aiohttp import WebSocketError, WSMsgType, web
 
@@ -70,7 +71,7 @@ class ClientSocket:
         self._transport = transport
         self.writer = FrameWriter(transport, limit=limit, on_overflow=self._overflowed, budget=budget)
         self.closing = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None  # the closing handshake, once this side starts it
 
     def close(self, code: int, reason: str) -> None:
         """Flush queued frames, then start the closing handshake."""
@@ -79,6 +80,8 @@ class ClientSocket:
         self.closing = True
         self.writer.stop()
         task = asyncio.get_running_loop().create_task(self.ws.close(code=code, message=close_reason(reason)))
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -126,145 +129,28 @@ def choose_subprotocol(offered_header: str | None) -> str | None:
     return None
 
 
+class Opened(NamedTuple):
+    """A WebSocket that got through the handshake, and its session."""
+
+    ws: web.WebSocketResponse
+    socket: ClientSocket
+    session: Session
+    raw_mode: tuple[str, bool] | None  # a simple client's webpubsub_mode=sendToGroup (group, noEcho)
+
+
 async def client_endpoint(request: web.Request) -> web.StreamResponse:
-    """Handle one client WebSocket from handshake to close."""
-    service = request.app[SERVICE_KEY]
-    refused = _handshake_problem(request)
-    if refused is not None:
-        return refused
-    hub_name = request.match_info.get("hub") or request.query.get("hub", "")
-    problem = hub_name_problem(hub_name)
-    if problem:
-        return _reject(request, 400, f"{problem}. Connect to /client/hubs/<hub> or /client?hub=<hub>.")
-    protocol = choose_subprotocol(request.headers.get("Sec-WebSocket-Protocol"))
-    if protocol is not None and protocol.lower().startswith("protobuf"):
-        return _reject(
-            request,
-            400,
-            f"subprotocol {protocol!r} is not supported by the local service; "
-            "use json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1",
-        )
-    hub = service.hub(hub_name)
-    if "awps_connection_id" in request.query:
-        return await _recover(request, hub, request.headers.get("Sec-WebSocket-Protocol"))
+    """Handle one client WebSocket from handshake to close: open (or recover) its session, then read
+    frames until the socket ends, then end or detach the session.
 
-    token = request.query.get("access_token") or _bearer(request)
-    try:
-        claims = validate_client_token(
-            token, service.access_key, hub=hub_name, audiences=client_audiences(request.scheme, request.host, hub_name)
-        )
-    except TokenError as exc:
-        return _reject(request, 401, str(exc))
-    for group in claims.groups:
-        if group_name_problem(group):
-            return _reject(
-                request, 400, f"the token's webpubsub.group claim has an invalid group: {group_name_problem(group)}"
-            )
-    raw_mode = _raw_mode(request) if protocol is None else None
-    if isinstance(raw_mode, web.Response):
-        return raw_mode
-    admission = None
-    if service.upstream is not None:  # the connect event may change identity, roles, groups, subprotocol
-        try:
-            admission = await service.upstream.admit(hub.name, request, claims, protocol)
-        except UpstreamError as exc:
-            return _reject(request, exc.status, str(exc))
-    user_id, roles, groups, echo = claims.user_id, claims.roles, claims.groups, protocol
-    if admission is not None:
-        user_id, roles, groups, protocol, echo = (
-            admission.user_id,
-            admission.roles,
-            admission.groups,
-            admission.protocol,
-            admission.echo,
-        )
-
-    ws = await _upgrade(request, echo, service)
-    if ws.closed:
-        return ws
-    socket = ClientSocket(ws, request.transport, service.send_buffer_limit, service.outbound)  # type: ignore[arg-type]
-    session = Session(
-        hub,
-        user_id=user_id,
-        protocol=protocol,
-        roles=roles,
-        claims=claims.claims,
-        peer=request.remote or "",
-        connection_id=admission.connection_id if admission is not None else None,
-    )
-    session.socket = socket
-    hub.add(session)
-    if service.trace is not None:
-        service.trace.connected(session, groups)
-    if protocol is not None:
-        token_for_recovery = (
-            mint_reconnection_token(service.access_key, session.connection_id) if session.reliable else None
-        )
-        session.send_frame(
-            encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery))
-        )
-    if admission is not None and service.upstream is not None:
-        service.upstream.opened(session, admission)  # before the joins: their presence events follow connected
-    for group in groups:
-        hub.join(session, group)
-    log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
-    await _read_frames(ws, socket, session, raw_mode)
-    return ws
-
-
-async def _recover(request: web.Request, hub: Hub, offered: str | None) -> web.StreamResponse:
-    """A reliable client comes back: attach it to its session, or refuse with 1008 after the upgrade.
-
-    The session continues on its own reliable subprotocol, which the client must offer again: its
-    frames carry sequenceIds, which a plain-protocol socket must never see.
+    The handshake runs in a coroutine of its own, so what only it needs (the token, its claims, the
+    upstream's answer) is freed before the connection settles down to wait for frames; this loop is
+    the one frame an idle connection keeps.
     """
-    connection_id = request.query.get("awps_connection_id", "")
-    token = request.query.get("awps_reconnection_token", "")
-    session = hub.sessions.get(connection_id)
-    protocol = choose_subprotocol(offered)
-    why = None
-    if session is None:
-        why = "no session with that connection id is waiting (it expired or was closed)"
-    elif not session.reliable:
-        why = "the session does not use a reliable subprotocol"
-    elif (chosen := _offered_spelling(offered, session.protocol)) is None:
-        why = f"the recovering socket does not offer the session's subprotocol {session.protocol}"
-    else:
-        protocol = chosen
-        try:
-            validate_reconnection_token(token, hub.service.access_key, connection_id)
-        except TokenError as exc:
-            why = f"bad reconnection token: {exc}"
-    ws = await _upgrade(request, protocol, hub.service)
-    if ws.closed:
-        return ws
-    if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
-        why = "the session expired while the upgrade was in progress"
-    if hub.service.trace is not None:
-        hub.service.trace.recovery(hub, connection_id, session, why)
-    if why is not None or session is None:
-        log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
-        await ws.close(code=CloseCode.POLICY_VIOLATION, message=RECOVERY_FAILED.encode())
-        return ws
-    previous = session.socket
-    if previous is not None:  # the old socket has not noticed its drop yet
-        previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
-    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit, hub.service.outbound)  # type: ignore[arg-type]
-    # The spec lets a recovery announce the connection again (client-spec 1.2.4), and the JS client 1.1.0
-    # resumes its outbound group streams only when it hears `connected`; both SDKs only take the new token.
-    token_for_recovery = mint_reconnection_token(hub.service.access_key, session.connection_id)
-    socket.writer.send_text(
-        encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery)).encode("utf-8")
-    )
-    hub.attach(session, socket)
-    await _read_frames(ws, socket, session, None)
-    return ws
-
-
-async def _read_frames(
-    ws: web.WebSocketResponse, socket: ClientSocket, session: Session, raw_mode: tuple[str, bool] | None
-) -> None:
-    """Read until the socket ends, then end or detach the session."""
+    opened = await _open(request)
+    if not isinstance(opened, Opened):
+        return opened
+    ws, socket, session, raw_mode = opened
+    del opened
     hub = session.hub
     trace = hub.service.trace
     final = False  # True: the session ends with this socket, no recovery
@@ -325,6 +211,139 @@ async def _read_frames(
             else:
                 hub.detach(session, why)
     await socket.finish()
+    return ws
+
+
+async def _open(request: web.Request) -> Opened | web.StreamResponse:
+    """The handshake: a new session, a recovered one, or the response that refused it."""
+    service = request.app[SERVICE_KEY]
+    refused = _handshake_problem(request)
+    if refused is not None:
+        return refused
+    hub_name = request.match_info.get("hub") or request.query.get("hub", "")
+    problem = hub_name_problem(hub_name)
+    if problem:
+        return _reject(request, 400, f"{problem}. Connect to /client/hubs/<hub> or /client?hub=<hub>.")
+    protocol = choose_subprotocol(request.headers.get("Sec-WebSocket-Protocol"))
+    if protocol is not None and protocol.lower().startswith("protobuf"):
+        return _reject(
+            request,
+            400,
+            f"subprotocol {protocol!r} is not supported by the local service; "
+            "use json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1",
+        )
+    hub = service.hub(hub_name)
+    if "awps_connection_id" in request.query:
+        return await _recover(request, hub, request.headers.get("Sec-WebSocket-Protocol"))
+
+    token = request.query.get("access_token") or _bearer(request)
+    try:
+        claims = validate_client_token(
+            token, service.access_key, hub=hub_name, audiences=client_audiences(request.scheme, request.host, hub_name)
+        )
+    except TokenError as exc:
+        return _reject(request, 401, str(exc))
+    for group in claims.groups:
+        if group_name_problem(group):
+            return _reject(
+                request, 400, f"the token's webpubsub.group claim has an invalid group: {group_name_problem(group)}"
+            )
+    raw_mode = _raw_mode(request) if protocol is None else None
+    if isinstance(raw_mode, web.Response):
+        return raw_mode
+    admission = None
+    if service.upstream is not None:  # the connect event may change identity, roles, groups, subprotocol
+        try:
+            admission = await service.upstream.admit(hub.name, request, claims, protocol)
+        except UpstreamError as exc:
+            return _reject(request, exc.status, str(exc))
+    user_id, roles, groups, echo = claims.user_id, claims.roles, claims.groups, protocol
+    if admission is not None:
+        user_id, roles, groups, protocol, echo = (
+            admission.user_id,
+            admission.roles,
+            admission.groups,
+            admission.protocol,
+            admission.echo,
+        )
+
+    ws = await _upgrade(request, echo, service)
+    if ws.closed:
+        return ws
+    socket = ClientSocket(ws, request.transport, service.send_buffer_limit, service.outbound)  # type: ignore[arg-type]
+    session = Session(
+        hub,
+        user_id=user_id,
+        protocol=protocol,
+        roles=roles,
+        peer=request.remote or "",
+        connection_id=admission.connection_id if admission is not None else None,
+    )
+    session.socket = socket
+    hub.add(session)
+    if service.trace is not None:
+        service.trace.connected(session, groups)
+    if protocol is not None:
+        token_for_recovery = (
+            mint_reconnection_token(service.access_key, session.connection_id) if session.reliable else None
+        )
+        session.send_frame(
+            encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery))
+        )
+    if admission is not None and service.upstream is not None:
+        service.upstream.opened(session, admission)  # before the joins: their presence events follow connected
+    for group in groups:
+        hub.join(session, group)
+    log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
+    return Opened(ws, socket, session, raw_mode)
+
+
+async def _recover(request: web.Request, hub: Hub, offered: str | None) -> Opened | web.StreamResponse:
+    """A reliable client comes back: attach it to its session, or refuse with 1008 after the upgrade.
+
+    The session continues on its own reliable subprotocol, which the client must offer again: its
+    frames carry sequenceIds, which a plain-protocol socket must never see.
+    """
+    connection_id = request.query.get("awps_connection_id", "")
+    token = request.query.get("awps_reconnection_token", "")
+    session = hub.sessions.get(connection_id)
+    protocol = choose_subprotocol(offered)
+    why = None
+    if session is None:
+        why = "no session with that connection id is waiting (it expired or was closed)"
+    elif not session.reliable:
+        why = "the session does not use a reliable subprotocol"
+    elif (chosen := _offered_spelling(offered, session.protocol)) is None:
+        why = f"the recovering socket does not offer the session's subprotocol {session.protocol}"
+    else:
+        protocol = chosen
+        try:
+            validate_reconnection_token(token, hub.service.access_key, connection_id)
+        except TokenError as exc:
+            why = f"bad reconnection token: {exc}"
+    ws = await _upgrade(request, protocol, hub.service)
+    if ws.closed:
+        return ws
+    if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
+        why = "the session expired while the upgrade was in progress"
+    if hub.service.trace is not None:
+        hub.service.trace.recovery(hub, connection_id, session, why)
+    if why is not None or session is None:
+        log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
+        await ws.close(code=CloseCode.POLICY_VIOLATION, message=RECOVERY_FAILED.encode())
+        return ws
+    previous = session.socket
+    if previous is not None:  # the old socket has not noticed its drop yet
+        previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
+    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit, hub.service.outbound)  # type: ignore[arg-type]
+    # The spec lets a recovery announce the connection again (client-spec 1.2.4), and the JS client 1.1.0
+    # resumes its outbound group streams only when it hears `connected`; both SDKs only take the new token.
+    token_for_recovery = mint_reconnection_token(hub.service.access_key, session.connection_id)
+    socket.writer.send_text(
+        encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery)).encode("utf-8")
+    )
+    hub.attach(session, socket)
+    return Opened(ws, socket, session, None)
 
 
 def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: str) -> None:
