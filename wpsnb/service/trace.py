@@ -1,10 +1,13 @@
 """The service-wide trace: a bounded ring of everything the local service sees, formatted only when read.
 
 Recording must cost next to nothing while nobody watches, because it sits on the send path. So an
-event is one small tuple of *references* appended to a ``deque(maxlen=capacity)``: the session object
-(not its fields), the frame text aiohttp already decoded, the :class:`~wpsnb.protocol.envelope.Envelope`
-whose bytes every recipient shares, and the recipients list the fan-out builds anyway. A fan-out to
-1,000 recipients adds one tuple, not 1,000 objects. Turning an event into a JSON-able record
+event is one flat tuple appended to a ``deque(maxlen=capacity)``: the connection's identity (hub,
+connectionId, userId, subprotocol: strings the session holds anyway), the frame text aiohttp already
+decoded, the bytes of a message that every recipient shares, and the first recipients of a fan-out.
+A fan-out to 1,000 recipients adds one tuple, not 1,000 objects. Most events hold only strings,
+bytes and numbers, so the garbage collector stops tracking them at its first pass (a full ring is
+10,000 objects it would otherwise walk again and again), and a ring does not keep the sessions of
+connections that ended alive. Turning an event into a JSON-able record
 (:meth:`TraceRecorder.record`) happens when a watcher reads it, and a watcher reads at its own pace:
 it keeps a cursor, and whatever the ring overwrote before it got there is counted as dropped for that
 watcher (see :mod:`.trace_endpoint`). Delivery never waits for a watcher.
@@ -25,12 +28,14 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Iterable
 from contextvars import ContextVar
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.envelope import Envelope
+
 if TYPE_CHECKING:
-    from ..protocol.envelope import Envelope
     from .hub import Hub, Session
 
 DEFAULT_CAPACITY = 10_000  # events kept; older ones are overwritten
@@ -92,9 +97,9 @@ class TraceRecorder:
 
     # -- hooks (called on the service's loop; each stores references only) --
 
-    def connected(self, session: Session, groups: tuple[str, ...]) -> None:
+    def connected(self, session: Session, groups: Iterable[str]) -> None:
         """A handshake succeeded: the session exists and gets its ``connected`` message next."""
-        self.cause = self._add("connect", session, groups)
+        self.cause = self._add("connect", *_identity(session), session.permissions.roles, tuple(groups), session.peer)
 
     def refused(self, hub: str, path: str, status: int, reason: str, peer: str) -> None:
         """A handshake was refused before the upgrade (bad token, hub, subprotocol…)."""
@@ -106,45 +111,52 @@ class TraceRecorder:
         """A frame arrived from a client; what its handling sends links back to it."""
         ident = self.cause = self.next_id
         self.next_id = ident + 1
-        self.ring.append((_now(), "in", session, data))
+        self.ring.append(
+            (_now(), "in", session.hub.name, session.connection_id, session.user_id, session.protocol, data)
+        )
 
     def frame_out(self, session: Session, payload: bytes) -> None:
         """A control frame (ack, pong, connected, disconnected) went to one connection."""
         mark = REST_CALL.get()
         self.next_id += 1
-        self.ring.append((_now(), "out", session, payload, self.cause if mark is None else mark))
+        cause = self.cause if mark is None else mark
+        self.ring.append(
+            (_now(), "out", session.hub.name, session.connection_id, session.user_id, session.protocol, payload, cause)
+        )
 
     def delivered(self, hub: Hub, to: str, name: str | None, envelope: Envelope, recipients: list[Session]) -> None:
         """One message went to ``recipients`` (shared bytes): to ``"group"``, ``"user"`` or ``"connection"``
         ``name``, or to ``"all"``. Past :data:`RECIPIENTS_SHOWN` only the first ones are kept (and the
-        count): a ring of 1,000-entry lists would hold megabytes and slow every allocation."""
+        count): a ring of 1,000-entry lists would hold megabytes and slow every allocation. The message
+        is kept as its shared bytes, not its envelope."""
         count = len(recipients)
         kept = recipients if count <= RECIPIENTS_SHOWN else recipients[:RECIPIENTS_SHOWN]
         mark = REST_CALL.get()
         self.next_id += 1
         self.ring.append(
-            (_now(), "deliver", hub, to, name, envelope, kept, count, self.cause if mark is None else mark)
+            (_now(), "deliver", hub.name, to, name, envelope.prefix, kept, count, self.cause if mark is None else mark)
         )
 
     def replayed(self, session: Session, count: int) -> None:
         """A recovered session was sent its unacknowledged messages again."""
-        self._add("replay", session, count)
+        self._add("replay", *_identity(session), count)
 
     def recovery(self, hub: Hub, connection_id: str, session: Session | None, refused: str | None) -> None:
         """A reliable client tried to recover ``connection_id``; ``refused`` says why not (``None``: it did)."""
-        self._add("recovery", hub, connection_id, session, refused)
+        user, protocol = (session.user_id, session.protocol) if session is not None else (None, None)
+        self._add("recovery", hub.name, connection_id, user, protocol, session is not None, refused)
 
     def dropped(self, session: Session, why: str) -> None:
         """A reliable session lost its socket and waits for recovery."""
-        self._add("detach", session, why)
+        self._add("detach", *_identity(session), why)
 
     def socket_closed(self, session: Session, code: int | None, why: str, by: str) -> None:
         """A session's WebSocket ended: ``by`` is ``client``, ``service`` or ``network``."""
-        self._add("close", session, code, why, by)
+        self._add("close", *_identity(session), code, why, by)
 
     def ended(self, session: Session, reason: str, code: int | None) -> None:
         """A session ended for good (closed, expired, or its client said goodbye); a REST close names its call."""
-        self._add("end", session, reason, code, REST_CALL.get())
+        self._add("end", *_identity(session), reason, code, REST_CALL.get())
 
     def rest(
         self, method: str, path: str, hub: str, status: int, latency: float, body: str, mark: RestMark | None
@@ -196,14 +208,19 @@ class TraceRecorder:
         return out
 
 
+def _identity(session: Session) -> tuple[str, str, str | None, str | None]:
+    """Who an event is about, as the fields of its tuple: hub, connectionId, userId, subprotocol."""
+    return session.hub.name, session.connection_id, session.user_id, session.protocol
+
+
 # ---- formatting, one function per event kind ----------------------------------------------------
 
 
-def _who(out: dict[str, Any], session: Session) -> None:
-    out["hub"] = session.hub.name
-    out["conn"] = session.connection_id
-    out["user"] = session.user_id
-    out["protocol"] = session.protocol
+def _who(out: dict[str, Any], hub: str, conn: str, user: str | None, protocol: str | None) -> None:
+    out["hub"] = hub
+    out["conn"] = conn
+    out["user"] = user
+    out["protocol"] = protocol
 
 
 def _cause_id(cause: int | RestMark | None) -> int | None:
@@ -240,21 +257,30 @@ def _frame_fields(out: dict[str, Any], data: str | bytes) -> None:
             out["sequenceId"] = message.get("sequenceId")
 
 
-def _connect(out: dict[str, Any], session: Session, groups: tuple[str, ...]) -> None:
-    _who(out, session)
-    out["roles"] = list(session.permissions.roles)
+def _connect(
+    out: dict[str, Any],
+    hub: str,
+    conn: str,
+    user: str | None,
+    protocol: str | None,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    peer: str,
+) -> None:
+    _who(out, hub, conn, user, protocol)
+    out["roles"] = list(roles)
     out["groups"] = list(groups)
-    out["peer"] = session.peer
+    out["peer"] = peer
 
 
 def _refused(out: dict[str, Any], hub: str, path: str, status: int, reason: str, peer: str) -> None:
     out.update(hub=hub, path=path, status=status, reason=reason, peer=peer)
 
 
-def _in(out: dict[str, Any], session: Session, data: str | bytes) -> None:
-    _who(out, session)
+def _in(out: dict[str, Any], hub: str, conn: str, user: str | None, protocol: str | None, data: str | bytes) -> None:
+    _who(out, hub, conn, user, protocol)
     out["dir"] = "in"
-    if session.raw:
+    if protocol is None:  # a simple WebSocket client: its frames are not the JSON protocol's
         out["type"] = "raw"
         out["size"] = len(data)
         out["frame"] = data[:PREVIEW] if isinstance(data, str) else data[:PREVIEW].hex()
@@ -263,8 +289,16 @@ def _in(out: dict[str, Any], session: Session, data: str | bytes) -> None:
     _frame_fields(out, data)
 
 
-def _out(out: dict[str, Any], session: Session, payload: bytes, cause: int | RestMark | None) -> None:
-    _who(out, session)
+def _out(
+    out: dict[str, Any],
+    hub: str,
+    conn: str,
+    user: str | None,
+    protocol: str | None,
+    payload: bytes,
+    cause: int | RestMark | None,
+) -> None:
+    _who(out, hub, conn, user, protocol)
     out["dir"] = "out"
     _frame_fields(out, payload)
     out["cause"] = _cause_id(cause)
@@ -272,19 +306,20 @@ def _out(out: dict[str, Any], session: Session, payload: bytes, cause: int | Res
 
 def _deliver(
     out: dict[str, Any],
-    hub: Hub,
+    hub: str,
     to: str,
     name: str | None,
-    envelope: Envelope,
+    prefix: bytes,
     recipients: list[Session],
     count: int,
     cause: Any,
 ) -> None:
-    out["hub"] = hub.name
+    out["hub"] = hub
     out["dir"] = "out"
     # The frame is the service's own encoding: no need to parse it back (a watcher formats thousands a second).
-    text = envelope.plain.decode("utf-8")
-    out["size"] = envelope.size
+    # Plain recipients got the shared bytes and the closing brace (reliable ones their own sequenceId instead).
+    text = (prefix + Envelope.PLAIN_TAIL).decode("utf-8")
+    out["size"] = len(prefix) + len(Envelope.PLAIN_TAIL)
     out["frame"] = text[:PREVIEW]
     if len(text) > PREVIEW:
         out["truncated"] = True
@@ -302,34 +337,60 @@ def _deliver(
     out["cause"] = _cause_id(cause)
 
 
-def _replay(out: dict[str, Any], session: Session, count: int) -> None:
-    _who(out, session)
+def _replay(out: dict[str, Any], hub: str, conn: str, user: str | None, protocol: str | None, count: int) -> None:
+    _who(out, hub, conn, user, protocol)
     out["dir"] = "out"
     out["count"] = count
 
 
-def _recovery(out: dict[str, Any], hub: Hub, connection_id: str, session: Session | None, refused: str | None) -> None:
-    if session is not None:
-        _who(out, session)
+def _recovery(
+    out: dict[str, Any],
+    hub: str,
+    connection_id: str,
+    user: str | None,
+    protocol: str | None,
+    found: bool,
+    refused: str | None,
+) -> None:
+    if found:  # a session with that id was waiting
+        _who(out, hub, connection_id, user, protocol)
     else:
-        out.update(hub=hub.name, conn=connection_id)
+        out.update(hub=hub, conn=connection_id)
     out["ok"] = refused is None
     if refused is not None:
         out["reason"] = refused
 
 
-def _detach(out: dict[str, Any], session: Session, why: str) -> None:
-    _who(out, session)
+def _detach(out: dict[str, Any], hub: str, conn: str, user: str | None, protocol: str | None, why: str) -> None:
+    _who(out, hub, conn, user, protocol)
     out["reason"] = why
 
 
-def _close(out: dict[str, Any], session: Session, code: int | None, why: str, by: str) -> None:
-    _who(out, session)
+def _close(
+    out: dict[str, Any],
+    hub: str,
+    conn: str,
+    user: str | None,
+    protocol: str | None,
+    code: int | None,
+    why: str,
+    by: str,
+) -> None:
+    _who(out, hub, conn, user, protocol)
     out.update(code=code, reason=why, by=by)
 
 
-def _end(out: dict[str, Any], session: Session, reason: str, code: int | None, cause: Any) -> None:
-    _who(out, session)
+def _end(
+    out: dict[str, Any],
+    hub: str,
+    conn: str,
+    user: str | None,
+    protocol: str | None,
+    reason: str,
+    code: int | None,
+    cause: Any,
+) -> None:
+    _who(out, hub, conn, user, protocol)
     out.update(reason=reason, code=code, cause=_cause_id(cause))
 
 
