@@ -33,13 +33,13 @@ class Envelope:
     >>> e = Envelope.build("server", "json", {"a": 1})
     >>> e.frame(7)
     b'{"type":"message","from":"server","dataType":"json","data":{"a":1},"sequenceId":7}'
-    >>> e.tail(7)
-    b',"sequenceId":7}'
+    >>> e.tail(7), e.tail(8), e.tail(7)  # the last one built is remembered (a group's members share it)
+    (b',"sequenceId":7}', b',"sequenceId":8}', b',"sequenceId":7}')
     >>> e.raw, e.raw_is_binary
     (b'{"a":1}', False)
     """
 
-    __slots__ = ("prefix", "raw", "raw_is_binary", "data_type", "size", "expires_at")
+    __slots__ = ("prefix", "raw", "raw_is_binary", "data_type", "size", "expires_at", "_tail_for", "_tail")
 
     # What follows ``prefix`` in a plain-protocol frame. Writers send ``prefix`` and this as two
     # pieces, so plain and reliable recipients alike share the one copy of the message's bytes.
@@ -52,6 +52,10 @@ class Envelope:
         self.data_type = data_type
         self.size = len(prefix) + 1
         self.expires_at: float | None = None  # monotonic time after which a recovery no longer replays it (TTL)
+        # The last tail built: members of a group usually stand at the same sequenceId, so a fan-out
+        # builds one tail per message rather than one per recipient.
+        self._tail_for = 0
+        self._tail = b""
 
     @classmethod
     def build(
@@ -101,7 +105,11 @@ class Envelope:
 
     def tail(self, sequence_id: int) -> bytes:
         """What follows ``prefix`` in the frame of a reliable recipient with this ``sequence_id``."""
-        return b',"sequenceId":%d}' % sequence_id
+        if sequence_id == self._tail_for:
+            return self._tail
+        tail = self._tail = b',"sequenceId":%d}' % sequence_id
+        self._tail_for = sequence_id
+        return tail
 
 
 __all__ = ["Envelope"]
