@@ -9,11 +9,12 @@ transport whole frames.
 
 Sharing: a queued frame is its header plus references to the message's bytes (shared by every
 recipient of a fan-out, see :class:`~wpsnb.protocol.envelope.Envelope`). The transport copies
-what it cannot send at once into a buffer of its own, so the writer gives it more only while that
-buffer is under :data:`HANDOFF` bytes; the rest stays queued as references, and the writer looks
-again on the next tick it is given frames, or after a short poll (2 ms, backing off to 100 ms while
-nothing drains). A subscriber that stops reading therefore costs the service about one frame's
-copy, not one copy of every message.
+what it cannot send at once into a buffer of its own. While that buffer is empty, a flush hands it
+the whole tick (up to :data:`HANDOFF_EMPTY`) in one system call; once it holds anything, the
+writer gives it more only while it is under :data:`HANDOFF` bytes, and the rest stays queued as
+references. The writer looks again on the next tick it is given frames, or after a short poll
+(2 ms, backing off to 100 ms while nothing drains). A subscriber that stops reading therefore
+costs the service one tick's copy once, not one copy of every message.
 
 The bounds: when, at a flush, the bytes earlier flushes left unsent (queued here or in the
 transport) pass ``limit``, the writer drops what it holds and calls ``on_overflow`` (the service
@@ -54,6 +55,9 @@ OPCODE_TEXT = 0x1
 OPCODE_BINARY = 0x2
 DEFAULT_LIMIT = 8 * 1024 * 1024
 HANDOFF = 64 * 1024  # bytes the transport may buffer (copies) before the writer keeps frames itself
+# What one flush may give a transport whose buffer is empty: a tick's frames in one system call. A reader
+# that stopped costs this copy at most once; from then on its buffer is not empty and HANDOFF applies.
+HANDOFF_EMPTY = 1024 * 1024
 POLL_FIRST = 0.002  # seconds until a writer holding frames looks at its transport again
 POLL_MAX = 0.1
 _SEPARATE_WRITES = 64 * 1024  # a frame this large is written piece by piece, not joined (a copy) first
@@ -237,7 +241,7 @@ class FrameWriter:
         if buffered + self._held > self.limit:
             self._overflow(f"its send backlog passed {self.limit} bytes: the client is not reading")
             return
-        if not buffered and not self._held and self._queued_bytes <= HANDOFF:
+        if not buffered and not self._held and self._queued_bytes <= HANDOFF_EMPTY:
             # The common case, as cheap as it gets: everything in one writelines (one system call).
             self.frames_sent += self._queued_frames
             self.bytes_sent += self._queued_bytes
@@ -265,7 +269,7 @@ class FrameWriter:
         cut, cut_count = 0, len(cuts)
         while index < count and buffered < HANDOFF:
             start, first = index, done
-            room = HANDOFF - buffered
+            room = HANDOFF_EMPTY if not buffered else HANDOFF - buffered
             # Whole chunks between remembered boundaries while they fit: every frame in them fits too.
             while cut < cut_count and cuts[cut][1] - first <= room:
                 index, done = cuts[cut]
