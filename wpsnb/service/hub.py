@@ -88,12 +88,18 @@ class Session:
         "connected_at",
         "_acks_ok",
         "_acks_order",
-        "deliver",
         "streams",
         "stream_acks",
         "stream_timer",
         "invocations",
     )
+
+    def __new__(cls, hub: Hub, *, user_id: str | None, protocol: str | None, **_: Any) -> Session:
+        # One class per subprotocol, each with its own deliver(): the fan-out loop does no
+        # per-recipient branching on the protocol, and no connection carries a bound method for it.
+        if cls is Session:
+            cls = _ReliableSession if is_reliable(protocol) else _RawSession if protocol is None else _PlainSession
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -127,12 +133,12 @@ class Session:
         self.stream_acks: set[str] | None = None
         self.stream_timer: asyncio.TimerHandle | None = None
         self.invocations: dict[str, asyncio.Task[None]] | None = None  # invoke calls waiting (invocations.py)
-        # Chosen once so the fan-out loop does no per-recipient branching on the protocol.
-        self.deliver: Callable[[Envelope], None] = (
-            self._deliver_reliable if self.reliable else self._deliver_raw if self.raw else self._deliver_plain
-        )
 
     # -- delivery (the hot path) --
+
+    def deliver(self, envelope: Envelope) -> None:
+        """Send one message to this connection (the subclass of its subprotocol says how)."""
+        raise NotImplementedError
 
     def _deliver_plain(self, envelope: Envelope) -> None:
         socket = self.socket
@@ -191,6 +197,21 @@ class Session:
         """One readable line for logs."""
         who = f"user={self.user_id}" if self.user_id is not None else "anonymous"
         return f"hub={self.hub.name} connection={self.connection_id} {who} protocol={self.protocol or 'raw'}"
+
+
+class _PlainSession(Session):
+    __slots__ = ()
+    deliver = Session._deliver_plain
+
+
+class _RawSession(Session):
+    __slots__ = ()
+    deliver = Session._deliver_raw
+
+
+class _ReliableSession(Session):
+    __slots__ = ()
+    deliver = Session._deliver_reliable
 
 
 def new_connection_id() -> str:
