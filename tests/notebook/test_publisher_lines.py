@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tqdm import tqdm
 
-from wpsnb.publishing.lines import LineSplitter, OutputLine
+from wpsnb.publishing.lines import LineSplitter, OutputLine, no_line_longer_than
 
 
 def wires(lines: list[OutputLine]) -> list[str]:
@@ -147,6 +147,24 @@ def test_feed_wire_says_the_same_as_feed_in_fewer_pieces() -> None:
         assert sum(line.complete for line in lines) == sum(count for _, count in pieces), chunks
         assert len(pieces) <= len(lines)
         assert by_line.pending == by_piece.pending
+
+
+def test_the_long_line_check_never_passes_a_line_over_the_limit() -> None:
+    import random
+
+    rng = random.Random(16)
+    passed = 0
+    for _ in range(3000):
+        limit = rng.randint(1, 30)
+        text = "".join(rng.choice(["a", "bcd", "\n", "x" * limit]) for _ in range(rng.randint(0, 40)))
+        longest = max(map(len, text.split("\n")))
+        if no_line_longer_than(text, limit):
+            passed += 1
+            assert longest <= limit, (text, limit)
+    assert passed > 100  # and it does pass texts whose lines are short enough
+    burst = "".join(f"step {n:7d}  loss {1 / (n + 1):.6f}\n" for n in range(5000))
+    assert no_line_longer_than(burst, 65_536)
+    assert not no_line_longer_than(burst + "y" * 65_537 + "\n", 65_536)
 
 
 def test_feed_wire_keeps_a_burst_of_prints_in_one_piece() -> None:

@@ -46,7 +46,7 @@ import logging
 import threading
 import time
 from collections import deque
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -155,7 +155,13 @@ class Publisher:
         self._owns_client = client is None
         # Producers append and the worker pops from the two ends of this deque without a lock (both are
         # atomic); the lock is for the rare paths: a full queue, waking an idle worker, the counters.
-        self._queue: deque[QueueItem] = deque()
+        # The producers' whole fast path (put(), and a TeeStream does the same inline: a print is two
+        # writes): while len(queue) < open_below, append; then, if worker_idle, call wake_worker().
+        # open_below folds the bound and every reason to take the slow path into one number (0: always
+        # the slow path); it is only changed under the lock.
+        self.queue: deque[QueueItem] = deque()
+        self.open_below = max_queued
+        self.worker_idle = False
         self._lock = threading.Lock()
         # Hands the worker's messages to the client and counts their answers (under the same lock).
         self._delivery = Delivery(
@@ -170,11 +176,10 @@ class Publisher:
         self._has_items = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
-        self._worker_idle = False
         self._lingering = False
         self._hurry = threading.Event()  # cuts the worker's linger short
         self._hurry_at = max(1, max_queued // 4)
-        self._shedding = False  # producers must take the slow path (dropping, or waiting for room)
+        self._shedding = False  # producers must take the slow path (dropping, waiting for room, refused)
         self._overloaded = False  # a wait for room timed out: drop without waiting until the worker drains
         self._cut_lines: set[int] = set()  # streams whose line in progress is being dropped to its end
         self._room_waiters = 0
@@ -184,7 +189,7 @@ class Publisher:
         # Written by the worker and the client's thread under the lock, read by producers without it: the
         # writes taken from the queue whose messages are not all answered yet (the bound counts them).
         self._in_flight_writes = 0
-        self._queue_limit = max_queued  # max_queued - _in_flight_writes: the producers' one comparison
+        self._queue_limit = max_queued  # max_queued - _in_flight_writes
 
     # ---- life ------------------------------------------------------------------------------------
 
@@ -263,7 +268,7 @@ class Publisher:
         """Wait until everything queued so far is acknowledged (or failed); ``False`` if ``timeout`` passed."""
         marker = Flush()
         done = marker.done
-        self._queue.append(marker)  # past any room limit: it holds no output
+        self.queue.append(marker)  # past any room limit: it holds no output
         self._wake_worker(hurry=True)
         if self._worker is None:
             return False
@@ -283,7 +288,7 @@ class Publisher:
             self._worker.join(max(timeout, 1.0))
         with self._lock:
             self._closed = True
-            waiting = sum(lines_in(item) for item in self._queue)
+            waiting = sum(lines_in(item) for item in self.queue)
             self.stats.unconfirmed += self._delivery.in_flight_lines + waiting
         if self.responder is not None:
             self.responder.close()
@@ -297,7 +302,7 @@ class Publisher:
     def pending_lines(self) -> int:
         """Lines queued or sent and not yet acknowledged."""
         with self._lock:
-            return self._delivery.in_flight_lines + sum(lines_in(item) for item in self._queue)
+            return self._delivery.in_flight_lines + sum(lines_in(item) for item in self.queue)
 
     @property
     def failure(self) -> BaseException | None:
@@ -309,16 +314,14 @@ class Publisher:
     def put(self, item: QueueItem) -> bool:
         """Queue ``item`` (:mod:`wpsnb.publishing.items`); ``False`` if it was dropped (no room).
 
-        The hot path of a printing loop (a tee calls it with ``(stream, text)`` twice per print): one
-        append, no lock.
+        The hot path of a printing loop (a tee does the same inline, twice per print): one comparison,
+        one append, no lock.
         """
-        queue = self._queue
-        if not self._shedding and len(queue) < self._queue_limit:
+        queue = self.queue
+        if len(queue) < self.open_below:
             queue.append(item)
-            if self._worker_idle:
-                self._wake_worker()
-            elif self._lingering and len(queue) >= self._hurry_at:
-                self._hurry.set()  # a flood: do not let the queue fill up while the worker lingers
+            if self.worker_idle:
+                self.wake_worker()
             return True
         return self._put_slowly(item)
 
@@ -339,11 +342,15 @@ class Publisher:
         with self._lock:
             self._cut_lines.clear()
             self._update_shedding()
-        self._queue.append(END_LINES)
+        self.queue.append(END_LINES)
+        self._wake_worker()
+
+    def wake_worker(self) -> None:
+        """Wake the worker after an append that found it idle (what a producer's fast path ends with)."""
         self._wake_worker()
 
     def _full(self) -> bool:
-        return len(self._queue) >= self._queue_limit
+        return len(self.queue) >= self._queue_limit
 
     def _put_slowly(self, item: QueueItem) -> bool:
         with self._lock:
@@ -358,10 +365,13 @@ class Publisher:
             if self._full() and not self._wait_for_room():
                 self._drop(item)
                 return False
-            self._queue.append(item)
+            self.queue.append(item)
+            if self._lingering and len(self.queue) >= self._hurry_at:
+                self._lingering = False  # a flood: do not let the queue fill up while the worker lingers
+                self._hurry.set()
             self._update_shedding()
-            if self._worker_idle:
-                self._worker_idle = False
+            if self.worker_idle:
+                self.worker_idle = False
                 self._has_items.notify()
             return True
 
@@ -378,7 +388,7 @@ class Publisher:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     self._overloaded = True
-                    self._shedding = True
+                    self._update_shedding()
                     return False
                 self._has_room.wait(remaining)
             return True
@@ -402,8 +412,9 @@ class Publisher:
         else:
             lines = lines_in(item)
         self._shedding = True
+        self.open_below = 0
         self.stats.dropped += lines
-        queue = self._queue
+        queue = self.queue
         last = queue[-1] if queue else None
         if isinstance(last, DropNotice) and last.stream == stream:
             last.count += lines  # drops go on right where the last ones were: one notice for all
@@ -411,16 +422,27 @@ class Publisher:
             queue.append(DropNotice(stream, lines))
 
     def _update_shedding(self) -> None:
-        # With the lock held: whether producers must leave the lock-free path.
+        # With the lock held: whether producers must leave the lock-free path, and how far they may fill.
         self._shedding = self._overloaded or bool(self._cut_lines) or self._delivery.failure is not None
+        self._update_gate()
+
+    def _update_gate(self) -> None:
+        # With the lock held. A lingering worker is hurried once the queue holds _hurry_at writes.
+        if self._shedding:
+            self.open_below = 0
+        elif self._lingering:
+            self.open_below = min(self._queue_limit, self._hurry_at)
+        else:
+            self.open_below = self._queue_limit
 
     def _refuse(self) -> None:
         # With the lock held, when publishing failed for good: producers take the slow path, which refuses.
         self._shedding = True
+        self.open_below = 0
 
     def _wake_worker(self, hurry: bool = False) -> None:
         with self._lock:
-            self._worker_idle = False  # one wake-up is enough: later appends need not take the lock
+            self.worker_idle = False  # one wake-up is enough: later appends need not take the lock
             self._has_items.notify()
         if hurry:
             self._hurry.set()
@@ -431,9 +453,9 @@ class Publisher:
         try:
             while self._wait_for_work():
                 if self.linger and not self._in_a_hurry():
-                    self._lingering = True  # let a burst gather into few messages
+                    self._linger(True)  # let a burst gather into few messages
                     self._hurry.wait(self.linger)
-                    self._lingering = False
+                    self._linger(False)
                     self._hurry.clear()
                 self._drain()
         except Exception:
@@ -446,35 +468,40 @@ class Publisher:
             self._delivery.wake_flushes()
             self._release_flush_markers()
 
+    def _linger(self, lingering: bool) -> None:
+        with self._lock:
+            self._lingering = lingering
+            self._update_gate()
+
     def _wait_for_work(self) -> bool:
         """Wait until something is queued, or a line in progress may be due for an update; ``False``: stop."""
-        queue = self._queue
+        queue = self.queue
         if queue:
             return True
         with self._lock:
-            self._worker_idle = True
-            # Producers append, then look at _worker_idle; we set it, then look at the queue: one of us sees
+            self.worker_idle = True
+            # Producers append, then look at worker_idle; we set it, then look at the queue: one of us sees
             # the other, so no wake-up is lost.
             if not queue and not self._closing:
                 pending = any(s.pending is not None for s in self._splitters.values())
                 self._has_items.wait(self.update_interval / 2 if pending and self.update_interval else None)
-            self._worker_idle = False
+            self.worker_idle = False
             return bool(queue) or not self._closing
 
     def _in_a_hurry(self) -> bool:
-        queue = self._queue
+        queue = self.queue
         return self._closing or len(queue) >= self._hurry_at or bool(queue and type(queue[-1]) is Flush)
 
     def _drain(self) -> None:
         """Take what is queued now, cut it into lines, pack and send the messages (in order)."""
-        queue = self._queue
-        popleft = queue.popleft
-        # Taken in one go and grouped by C code (groupby/join): in a flood this loop runs for every write.
+        queue = self.queue
+        # Taken in one go and grouped by C code (islice/groupby/join): in a flood these run for every write.
         taken = len(queue)
-        items = [popleft() for _ in range(taken)]
+        items = list(islice(iter(queue.popleft, _NOTHING), taken))
         with self._lock:
             self._in_flight_writes += taken  # out of the queue, still inside the bound until answered
             self._queue_limit = self.max_queued - self._in_flight_writes
+            self._update_gate()
         now = time.monotonic()
         messages = MessagePacker(self.max_message_chars)
         sent: list[Message] = []
@@ -538,21 +565,23 @@ class Publisher:
         with self._lock:
             self._in_flight_writes -= writes
             self._queue_limit = self.max_queued - self._in_flight_writes
+            self._update_gate()
             self._has_room.notify_all()
 
     def _discard_queue(self) -> None:
         with self._lock:
-            while self._queue:
-                self.stats.failed += lines_in(self._queue.popleft())
+            while self.queue:
+                self.stats.failed += lines_in(self.queue.popleft())
 
     def _release_flush_markers(self) -> None:
-        for item in list(self._queue):
+        for item in list(self.queue):
             if type(item) is Flush:
                 item.done.set()
 
 
 _stream_of = itemgetter(0)  # of a chunk, in C: the worker applies these to every write
 _text_of = itemgetter(1)
+_NOTHING = object()  # iter(popleft, _NOTHING): pops in C until islice has taken enough
 
 
 __all__ = ["WHEN_FULL", "PublishStats", "Publisher", "WhenFull", "text_drop_notice"]

@@ -4,6 +4,10 @@
 writes stdin through one. Writes made by wpsnb's own threads (named ``wpsnb-*``) are shown but not
 queued, so the client's own warnings can never feed back into the stream.
 
+A print is two writes (its text, then ``"\\n"``), so for a :class:`~wpsnb.publishing.Publisher` the tee
+does the publisher's fast path itself (one comparison, one append: see :meth:`Publisher.put
+<wpsnb.publishing.Publisher.put>`) instead of calling it; any other sink gets ``put((stream, text))``.
+
 Example::
 
     >>> import io
@@ -20,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any, Protocol, TextIO
 
 OWN_THREAD_PREFIX = "wpsnb-"
@@ -29,6 +34,17 @@ class ChunkSink(Protocol):
     """What a tee queues ``(stream, text)`` into: :meth:`wpsnb.publishing.Publisher.put`."""
 
     def put(self, item: tuple[int, str]) -> bool: ...
+
+
+class _PutOnly:
+    """A sink without the publisher's fast path, seen through it: every write goes to ``put``."""
+
+    queue: deque[Any] = deque()  # never appended to: open_below is 0
+    open_below = 0
+    worker_idle = False
+
+    def __init__(self, sink: ChunkSink):
+        self.put = sink.put
 
 
 class TeeStream:
@@ -45,7 +61,9 @@ class TeeStream:
         self.tee = tee
         # Bound once: write() runs twice per print, so every attribute look-up there counts.
         self._write_through = original.write if tee else None
-        self._put = publisher.put
+        self._sink: Any = publisher if hasattr(publisher, "open_below") else _PutOnly(publisher)
+        self._queue: deque[Any] = self._sink.queue
+        self._newline = (stream, "\n")  # what print() writes second: one tuple for all of them
         self._thread = threading.local()
 
     def write(self, text: str) -> int:
@@ -60,7 +78,14 @@ class TeeStream:
         except AttributeError:
             own = self._thread.own = threading.current_thread().name.startswith(OWN_THREAD_PREFIX)
         if not own:
-            self._put((self.stream, text))
+            item = self._newline if text == "\n" else (self.stream, text)
+            sink, queue = self._sink, self._queue
+            if len(queue) < sink.open_below:  # the publisher's fast path (Publisher.put), inline
+                queue.append(item)
+                if sink.worker_idle:
+                    sink.wake_worker()
+            else:
+                sink.put(item)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
