@@ -38,8 +38,14 @@ API_VERSIONS = ("2021-10-01", "2022-11-01", "2023-07-01", "2024-01-01", "2024-12
 SUPPORTED_VERSIONS_HEADER = {"api-supported-versions": ", ".join(API_VERSIONS)}
 
 _HUB_PREFIX = ("api", "hubs")
-_VERIFIED: dict[tuple[str, str, tuple[str, ...]], float] = {}  # verified bearer tokens -> their exp
+# Verified bearer tokens, for this key and exactly this scheme, host and path -> their exp.
+_VERIFIED: dict[tuple[str, str, str, str, str], float] = {}
 _VERIFIED_MAX = 1024
+# What a method and an exact still-encoded path (with its query) resolve to: the route, its decoded
+# parameters, the hub and what is wrong with the hub's name. The SDKs call the same few URLs over and
+# over; the checks are pure functions of these two strings, so each URL is checked once.
+_RESOLVED: dict[tuple[str, str], tuple[Route, dict[str, str], str, str | None]] = {}
+_RESOLVED_MAX = 1024
 # Each route's pattern as segments; literal segments compare case-insensitively (ASP.NET routing does).
 _PATTERNS = [(route, tuple(route.pattern.split("/"))) for route in ROUTES]
 
@@ -77,6 +83,27 @@ async def _answer(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle(request: web.Request) -> web.StreamResponse:
+    key = (request.method, request.raw_path)
+    resolved = _RESOLVED.get(key)
+    if resolved is None:
+        resolved = resolve(request)
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[key] = resolved
+    route, params, hub_name, problem = resolved
+    service = request.app[SERVICE_KEY]
+    authenticate(request, service.access_key)
+    if problem:
+        raise bad_request(problem, target="hub")
+    return await route.operation(RestCall(request, service, hub_name, dict(params)))
+
+
+def resolve(request: web.Request) -> tuple[Route, dict[str, str], str, str | None]:
+    """The route, path parameters and hub of ``request``, and the problem with the hub's name (if any).
+
+    Raises 404/405 for a path no operation lives at and 400 for an unsupported ``api-version``: checked
+    before authentication, as Azure does; a bad hub name is refused after it.
+    """
     segments = split_path(request.raw_path)
     if segments[:2] != list(_HUB_PREFIX) or len(segments) < 3:
         raise RestError(
@@ -87,12 +114,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     hub_name, rest = segments[2], segments[3:]
     route, params = find_route(request.method, rest, request.path)
     check_api_version(request.query.getall("api-version", []))
-    service = request.app[SERVICE_KEY]
-    authenticate(request, service.access_key)
-    problem = hub_name_problem(hub_name)
-    if problem:
-        raise bad_request(problem, target="hub")
-    return await route.operation(RestCall(request, service, hub_name, params))
+    return route, params, hub_name, hub_name_problem(hub_name)
 
 
 def check_api_version(values: list[str]) -> None:
@@ -188,14 +210,15 @@ def authenticate(request: web.Request, access_key: str) -> None:
             "WebPubSubServiceClient built with this service's connection string",
         )
     token = token.strip()
-    audiences = tuple(rest_audiences(request.scheme, request.host, request.raw_path))
+    scheme, host, raw_path = request.scheme, request.host, request.raw_path
     # The SDKs sign each request, but calls to one URL within a second carry the same token: remember
-    # the ones already verified (for this key and exactly these URLs) until they expire.
-    remembered = (access_key, token, audiences)
+    # the ones already verified (for this key and exactly this URL, which the audiences come from) until
+    # they expire.
+    remembered = (access_key, token, scheme, host, raw_path)
     if time.time() < _VERIFIED.get(remembered, 0.0):
         return
     try:
-        claims = validate_rest_token(token, access_key, request_urls=audiences)
+        claims = validate_rest_token(token, access_key, request_urls=rest_audiences(scheme, host, raw_path))
     except TokenError as exc:
         raise RestError(401, "Error.Unauthorized", str(exc)) from None
     expires = claims.get("exp")
