@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import random
 import subprocess
 import sys
 import threading
@@ -471,3 +472,15 @@ def test_a_script_that_exits_without_close_still_delivers_and_says_goodbye(
     assert [m.data for m in receiver.messages(timeout=0.5)] == list(range(200))
     users = local_service.call(lambda: list(local_service.service.hub("stream").users))
     assert "script" not in users  # closed for good, not kept waiting for a recovery
+
+
+def test_reconnect_jitter_leaves_the_global_random_sequence_alone() -> None:
+    from wpsnb.client.opening import backoff
+
+    random.seed(1234)
+    expected = [random.random() for _ in range(3)]
+    random.seed(1234)
+    delays = backoff(5.0)
+    for _ in range(10):
+        next(delays)
+    assert [random.random() for _ in range(3)] == expected

@@ -37,6 +37,10 @@ from .journal import Journal, decode_frame
 from .status_advice import rejected
 from .websockets_fast_path import BatchingConnection
 
+# Our own generator: reconnect jitter must not draw from (and so shift) the random module's global
+# sequence, which a notebook may have seeded for a reproducible run.
+_JITTER = random.Random()
+
 # websockets >= 15 reads proxy settings from the environment; loopback connections never want a proxy.
 NO_PROXY: dict[str, Any] = {"proxy": None} if "proxy" in signature(ws_connect).parameters else {}
 
@@ -119,7 +123,7 @@ def backoff(max_delay: float) -> Iterator[float]:
     yield 0.0
     delay = 0.1
     while True:
-        yield delay * random.uniform(0.75, 1.0)
+        yield delay * _JITTER.uniform(0.75, 1.0)
         delay = min(delay * 2, max_delay)
 
 
