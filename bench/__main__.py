@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,10 @@ def plan(quick: bool) -> dict[str, Callable[[], Coroutine[Any, Any, Rows]]]:
     return {
         "fanout": lambda: run_fanout(fanout, server_cpu=SERVER_CPU),
         "streams": lambda: run_streams(streams, server_cpu=SERVER_CPU),
-        "trace": lambda: run_trace_overhead(fanout, server_cpu=SERVER_CPU),
+        # Full: three passes of three rounds, each pass on fresh processes (see trace_overhead.py).
+        "trace": lambda: run_trace_overhead(
+            fanout if quick else replace(fanout, rounds=3), server_cpu=SERVER_CPU, passes=1 if quick else 3
+        ),
         "latency": lambda: run_latency(latency, server_cpu=SERVER_CPU),
         "rest": lambda: run_rest_send(rest, server_cpu=SERVER_CPU),
         "upstream": lambda: run_upstream(upstream, server_cpu=SERVER_CPU),
