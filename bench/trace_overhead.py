@@ -6,8 +6,9 @@ recording with nobody watching (the default), and one recording with a watcher a
 so the cost measured is the service's). Each round bursts the same messages through each of them,
 interleaved round by round as in :mod:`.fanout`. A full run does this in three passes, each with three
 fresh processes (two processes of the same code differ by several percent), and takes the medians over
-every pass's rounds. The median rates are compared to the trace-off service, and so are the frames delivered per second of server CPU time (which other processes on a
-shared machine disturb much less than the rate). Goal: recording and watched both ≥ 0.95× the
+every pass's rounds. The median rates are compared to the trace-off service, and so are the frames
+delivered per second of server CPU time (which other processes on a shared machine disturb much less
+than the rate). Goal: recording and watched both ≥ 0.95× the
 trace-off service per server core.
 
 Example::
