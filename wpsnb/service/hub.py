@@ -140,30 +140,6 @@ class Session:
         """Send one message to this connection (the subclass of its subprotocol says how)."""
         raise NotImplementedError
 
-    def _deliver_plain(self, envelope: Envelope) -> None:
-        socket = self.socket
-        if socket is not None:
-            socket.writer.send_text_pieces(envelope.prefix, Envelope.PLAIN_TAIL)
-
-    def _deliver_raw(self, envelope: Envelope) -> None:
-        socket = self.socket
-        if socket is not None:
-            if envelope.raw_is_binary:
-                socket.writer.send_binary(envelope.raw)
-            else:
-                socket.writer.send_text(envelope.raw)
-
-    def _deliver_reliable(self, envelope: Envelope) -> None:
-        try:
-            tail = self.outbox.stamp_tail(envelope)  # type: ignore[union-attr]
-        except OutboxOverflow as exc:
-            self.hub.end_session(self, str(exc), code=CloseCode.POLICY_VIOLATION)
-            return
-        socket = self.socket
-        if socket is not None:
-            # The message's bytes are shared by every recipient; only the sequenceId tail is theirs.
-            socket.writer.send_text_pieces(envelope.prefix, tail)
-
     def send_frame(self, text: str) -> None:
         """Send a control frame (ack, pong, system) if a socket is attached; never sequenced."""
         socket = self.socket
@@ -201,17 +177,38 @@ class Session:
 
 class _PlainSession(Session):
     __slots__ = ()
-    deliver = Session._deliver_plain
+
+    def deliver(self, envelope: Envelope) -> None:
+        socket = self.socket
+        if socket is not None:
+            socket.writer.send_text_pieces(envelope.prefix, Envelope.PLAIN_TAIL)
 
 
 class _RawSession(Session):
     __slots__ = ()
-    deliver = Session._deliver_raw
+
+    def deliver(self, envelope: Envelope) -> None:
+        socket = self.socket
+        if socket is not None:
+            if envelope.raw_is_binary:
+                socket.writer.send_binary(envelope.raw)
+            else:
+                socket.writer.send_text(envelope.raw)
 
 
 class _ReliableSession(Session):
     __slots__ = ()
-    deliver = Session._deliver_reliable
+
+    def deliver(self, envelope: Envelope) -> None:
+        try:
+            tail = self.outbox.stamp_tail(envelope)  # type: ignore[union-attr]
+        except OutboxOverflow as exc:
+            self.hub.end_session(self, str(exc), code=CloseCode.POLICY_VIOLATION)
+            return
+        socket = self.socket
+        if socket is not None:
+            # The message's bytes are shared by every recipient; only the sequenceId tail is theirs.
+            socket.writer.send_text_pieces(envelope.prefix, tail)
 
 
 def new_connection_id() -> str:
