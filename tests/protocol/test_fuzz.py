@@ -1,6 +1,7 @@
 """Property-based fuzz tests (hypothesis, a bounded number of examples per run) of what parses
-untrusted input before authentication or dispatch: the client-frame check in front of aiohttp's
-parser, and the REST API's path and body decoding. Crashes they find are kept below as regular tests."""
+untrusted input before authentication or dispatch: the service's client-frame reader (against
+python-websockets' sans-I/O parser as the reference), and the REST API's path and body decoding.
+Crashes they find are kept below as regular tests."""
 
 from __future__ import annotations
 
@@ -10,17 +11,32 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.frames import Close
+from websockets.protocol import Protocol, Side, State
 
-from wpsnb.protocol.frame_check import LENGTH_TOP_BIT, UNMASKED, ClientFrameCheck
+from wpsnb.protocol.client_frames import (
+    BINARY,
+    CLOSE,
+    FAILED,
+    LENGTH_TOP_BIT,
+    NO_STATUS,
+    PING,
+    PONG,
+    TEXT,
+    UNMASKED,
+    ClientFrameReader,
+    Event,
+)
 from wpsnb.protocol.json_codec import Envelope
 from wpsnb.service.rest import split_path
 from wpsnb.service.rest_call import RestError, decode_body
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
+LIMIT = 70_000  # the readers' message limit in these tests (1009 beyond)
 
 
-def frame(payload: bytes, *, masked: bool = True, opcode: int = 0x1, fin: bool = True) -> bytes:
-    first = (0x80 if fin else 0) | opcode
+def frame(payload: bytes, *, masked: bool = True, opcode: int = 0x1, fin: bool = True, rsv: int = 0) -> bytes:
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
     mask_bit = 0x80 if masked else 0
     size = len(payload)
     if size < 126:
@@ -29,88 +45,166 @@ def frame(payload: bytes, *, masked: bool = True, opcode: int = 0x1, fin: bool =
         head = struct.pack("!BBH", first, mask_bit | 126, size)
     else:
         head = struct.pack("!BBQ", first, mask_bit | 127, size)
-    return head + (os.urandom(4) if masked else b"") + payload  # payload unmasked: the check never reads it
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-def reference(stream: bytes) -> tuple[str | None, int]:
-    """The first problem in a whole stream and where its frame starts — parsed the slow, obvious way."""
-    position = 0
-    while len(stream) - position >= 2:
-        second = stream[position + 1]
-        if not second & 0x80:
-            return UNMASKED, position
-        length = second & 0x7F
-        if length == 126:
-            if len(stream) - position < 4:
-                break
-            length = struct.unpack_from("!H", stream, position + 2)[0]
-            header = 8
-        elif length == 127:
-            if len(stream) - position < 10:
-                break
-            length = struct.unpack_from("!Q", stream, position + 2)[0]
-            if length >= 1 << 63:
-                return LENGTH_TOP_BIT, position
-            header = 14
-        else:
-            header = 6
-        position += header + length
-    return None, -1
-
-
-def feed_in_pieces(stream: bytes, cuts: list[int], frame_start: int = -1) -> tuple[str | None, int]:
-    """Feed ``stream`` split at ``cuts``; the problem and the offset where the clean bytes end.
-
-    ``clean`` counts bytes of the chunk in which the problem was found; when the offending frame began
-    in an earlier chunk it is 0 (its first bytes were passed on already). The offset is returned as
-    ``frame_start`` when it agrees with that, so callers compare with where the frame really starts.
-    """
-    check = ClientFrameCheck()
+def feed_in_pieces(stream: bytes, cuts: list[int], max_message: int = LIMIT) -> list[Event]:
+    """Feed ``stream`` to one reader split at ``cuts``; every event, up to the first close or failure."""
+    reader = ClientFrameReader(max_message)
+    events: list[Event] = []
     start = 0
-    for end in [*sorted(set(cuts)), len(stream)]:
-        if end < start:
-            continue
-        problem = check.feed(stream[start:end])
-        if problem is not None:
-            offset = start + check.clean
-            return problem, frame_start if offset == max(frame_start, start) else offset
+    for end in [*sorted({c % (len(stream) + 1) for c in cuts}), len(stream)]:
+        events += reader.feed(stream[start:end])
         start = end
-    return None, -1
+    return until_the_end(events)
 
 
-payloads = st.one_of(
-    st.binary(max_size=130),
-    st.sampled_from([125, 126, 127, 65535, 65536, 70000]).map(lambda n: b"x" * n),
+def until_the_end(events: list[Event]) -> list[Event]:
+    for index, (kind, _) in enumerate(events):
+        if kind in (CLOSE, FAILED):
+            return events[: index + 1]
+    return events
+
+
+def websockets_reference(stream: bytes, max_message: int = LIMIT) -> list[Event]:
+    """The same stream through python-websockets' sans-I/O server, in this module's event terms."""
+    protocol = Protocol(Side.SERVER, state=State.OPEN, max_size=max_message)
+    protocol.receive_data(stream)
+    events: list[Event] = []
+    fragments: list[bytes] = []
+    fragments_kind = TEXT
+    for received in protocol.events_received():
+        opcode = int(received.opcode)
+        if opcode in (PING, PONG):
+            events.append((opcode, bytes(received.data)))
+        elif opcode == CLOSE:
+            close = Close.parse(received.data) if received.data else None
+            events.append((CLOSE, (close.code, close.reason) if close else (NO_STATUS, "")))
+        else:
+            fragments.append(bytes(received.data))
+            if received.fin:
+                kind = opcode if len(fragments) == 1 else fragments_kind
+                data = b"".join(fragments)
+                fragments = []
+                if kind == BINARY:
+                    events.append((BINARY, data))
+                    continue
+                try:  # websockets decodes text above its sans-I/O layer, failing with 1007 as we do
+                    events.append((TEXT, data.decode()))
+                except UnicodeDecodeError:
+                    return until_the_end([*events, (FAILED, (1007, ""))])
+            elif len(fragments) == 1:
+                fragments_kind = opcode
+    for sent in protocol.data_to_send():
+        if sent[:1] == b"\x88" and len(sent) >= 4 and not any(kind == CLOSE for kind, _ in events):
+            events.append((FAILED, (struct.unpack("!H", sent[2:4])[0], "")))
+    return until_the_end(events)
+
+
+def codes_only(events: list[Event]) -> list[Event]:
+    """Events with failure reasons left out (the two libraries word them differently)."""
+    return [(kind, (value[0], "")) if kind == FAILED else (kind, value) for kind, value in events]
+
+
+texts = st.one_of(st.text(max_size=40), st.sampled_from([125, 126, 65535, 65536]).map(lambda n: "é" * (n // 2)))
+messages = st.one_of(
+    texts.map(lambda t: (TEXT, t)),
+    st.binary(max_size=130).map(lambda b: (BINARY, b)),
+    st.binary(max_size=125).map(lambda b: (PING, b)),
+    st.binary(max_size=125).map(lambda b: (PONG, b)),
 )
 
 
+def encode(message: tuple[int, object], pieces: int) -> bytes:
+    """A message as ``pieces`` frames (control frames always in one)."""
+    kind, value = message
+    payload = value.encode() if isinstance(value, str) else value
+    assert isinstance(payload, bytes)
+    if kind in (PING, PONG) or pieces <= 1:
+        return frame(payload, opcode=kind)
+    cut = [len(payload) * i // pieces for i in range(pieces + 1)]
+    return b"".join(
+        frame(payload[cut[i] : cut[i + 1]], opcode=kind if i == 0 else 0, fin=i == pieces - 1) for i in range(pieces)
+    )
+
+
 @FUZZ
-@given(st.lists(payloads, max_size=8), st.lists(st.integers(0, 200_000), max_size=12))
-def test_masked_frames_pass_however_the_stream_is_split(sizes: list[bytes], cuts: list[int]) -> None:
-    stream = b"".join(frame(p) for p in sizes)
-    assert feed_in_pieces(stream, [c % (len(stream) + 1) for c in cuts]) == (None, -1)
+@given(st.lists(st.tuples(messages, st.integers(1, 3)), max_size=8), st.lists(st.integers(0, 300_000), max_size=12))
+def test_valid_streams_give_their_messages_however_they_are_split(
+    sent: list[tuple[tuple[int, object], int]], cuts: list[int]
+) -> None:
+    stream = b"".join(encode(message, pieces) for message, pieces in sent)
+    assert feed_in_pieces(stream, cuts) == [message for message, _ in sent]
 
 
 @FUZZ
 @given(
-    st.lists(payloads, max_size=5),
+    st.lists(messages, max_size=5),
     st.binary(max_size=40),
-    st.lists(payloads, max_size=3),
+    st.lists(messages, max_size=3),
     st.lists(st.integers(0, 200_000), max_size=8),
 )
-def test_an_unmasked_frame_is_found_exactly_where_it_starts(
-    before: list[bytes], bad: bytes, after: list[bytes], cuts: list[int]
+def test_an_unmasked_frame_fails_exactly_where_it_starts(
+    before: list[tuple[int, object]], bad: bytes, after: list[tuple[int, object]], cuts: list[int]
 ) -> None:
-    head = b"".join(frame(p) for p in before)
-    stream = head + frame(bad, masked=False) + b"".join(frame(p) for p in after)
-    assert feed_in_pieces(stream, [c % (len(stream) + 1) for c in cuts], len(head)) == (UNMASKED, len(head))
+    stream = b"".join(encode(m, 1) for m in before) + frame(bad, masked=False) + b"".join(encode(m, 1) for m in after)
+    assert feed_in_pieces(stream, cuts) == [*before, (FAILED, (1002, UNMASKED))]
+
+
+# Frames as a hostile client may send them: any opcode, reserved bits, unmasked, fragmented controls,
+# stray continuations, bad UTF-8, close frames with any code.
+wild_frames = st.builds(
+    lambda payload, opcode, fin, rsv, masked: frame(payload, opcode=opcode, fin=fin, rsv=rsv, masked=masked),
+    st.one_of(
+        st.binary(max_size=130),
+        st.text(max_size=20).map(str.encode),
+        st.integers(0, 5000).map(lambda code: struct.pack("!H", code)),
+        st.just(b"x" * (LIMIT + 1)),
+    ),
+    st.sampled_from([0, 1, 2, 3, 8, 9, 10, 11]),
+    st.booleans(),
+    st.sampled_from([0, 0, 0, 0, 1, 4]),
+    st.sampled_from([True, True, True, False]),
+)
+
+
+@FUZZ
+@given(st.lists(wild_frames, max_size=6), st.lists(st.integers(0, 80_000), max_size=10))
+def test_any_frames_give_what_websockets_gives_whatever_the_split(frames: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(frames)
+    ours = feed_in_pieces(stream, cuts)
+    assert ours == feed_in_pieces(stream, [])  # the split changes nothing
+    reference = websockets_reference(stream)
+    if ours and ours[-1][0] == FAILED and reference and reference[-1][0] == FAILED:
+        # websockets checks UTF-8 frame by frame, this reader per message: a fragmented text message with
+        # invalid UTF-8 fails at a different frame, with the same code and no message delivered.
+        ours = [e for e in ours if e[0] not in (PING, PONG)]
+        reference = [e for e in reference if e[0] not in (PING, PONG)]
+    assert codes_only(ours) == codes_only(reference)
 
 
 @FUZZ
 @given(st.binary(max_size=300), st.lists(st.integers(0, 300), max_size=10))
-def test_any_bytes_give_the_reference_answer_whatever_the_split(stream: bytes, cuts: list[int]) -> None:
-    problem, frame_start = reference(stream)
-    assert feed_in_pieces(stream, cuts, frame_start) == (problem, frame_start)
+def test_any_bytes_give_the_same_events_whatever_the_split(stream: bytes, cuts: list[int]) -> None:
+    assert feed_in_pieces(stream, cuts) == feed_in_pieces(stream, [])
+
+
+def test_a_64_bit_length_with_its_top_bit_set_is_1002_and_ends_reading() -> None:
+    reader = ClientFrameReader(LIMIT)
+    assert reader.feed(struct.pack("!BBQ", 0x81, 0xFF, 1 << 63) + b"mask") == [(FAILED, (1002, LENGTH_TOP_BIT))]
+    assert reader.lost and reader.feed(frame(b"\x03\xe8", opcode=CLOSE)) == []
+
+
+def test_after_a_violation_the_clients_close_is_still_found_behind_a_skipped_payload() -> None:
+    reader = ClientFrameReader(10)
+    big = frame(b"x" * 100_000)
+    events = reader.feed(big[:5_000])
+    assert [kind for kind, _ in events] == [FAILED] and events[0][1][0] == 1009
+    assert reader.feed(big[5_000:]) == []  # skipped by counting, never buffered
+    assert reader.feed(frame(b"\x03\xe8bye", opcode=CLOSE)) == [(CLOSE, (1000, "bye"))]
 
 
 # ---- REST path and body decoding -----------------------------------------------------------------

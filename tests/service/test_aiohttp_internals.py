@@ -1,16 +1,17 @@
 """The aiohttp internals ``wpsnb/service/aiohttp_internals.py`` relies on still have the shape it expects.
 
-If this fails after an aiohttp upgrade, the service still runs but no longer fails unmasked client
-frames with 1002: adapt the module to the new internals (and widen ``TESTED``) before relying on it.
+If this fails after an aiohttp upgrade, the service refuses to start on it (``require_shape``): adapt
+the module to the new internals (and widen ``TESTED``) first.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 from official_sdk import mint_url
 from service_wire import PLAIN, open_client
 
-from wpsnb.service import aiohttp_internals
 from wpsnb.service.aiohttp_internals import TESTED, shape_problem
 from wpsnb.service.local import LocalService
 
@@ -28,23 +29,24 @@ def test_request_handler_still_has_the_parser_slots() -> None:
     assert shape_problem() is None, shape_problem()
 
 
-async def test_a_live_upgrade_has_the_parser_and_queue_the_check_wraps(local_service: LocalService) -> None:
-    seen: list[object] = []
-    original = aiohttp_internals.guard_client_frames
+async def test_a_live_upgrade_is_taken_over_and_aiohttp_forgets_it() -> None:
+    with LocalService() as service:
+        await _taken_over_and_forgotten(service)
 
-    def spy(request: object, ws: object, tail: bytes) -> str | bool:
-        seen.append(shape_problem(request, ws))  # type: ignore[arg-type]
-        result = original(request, ws, tail)  # type: ignore[arg-type]
-        seen.append(type(request.protocol._payload_parser).__name__)  # type: ignore[attr-defined]
-        return result
 
-    from wpsnb.service import websocket
+async def _taken_over_and_forgotten(local_service: LocalService) -> None:
+    def count() -> tuple[int, int]:
+        runner = local_service._runner
+        assert runner is not None and runner.server is not None
+        return len(local_service.service.connections), len(runner.server.connections)
 
-    websocket.guard_client_frames = spy  # type: ignore[assignment]
-    try:
-        async with open_client(mint_url(local_service, "internals"), PLAIN) as client:
-            await client.send({"type": "ping"})
-            assert (await client.recv())["type"] == "pong"
-    finally:
-        websocket.guard_client_frames = original
-    assert seen == [None, "_CheckedParser"], "the masking check was not installed on a real connection"
+    async with open_client(mint_url(local_service, "internals"), PLAIN) as client:
+        await client.send({"type": "ping"})
+        assert (await client.recv())["type"] == "pong"
+        ours, aiohttps = await asyncio.to_thread(local_service.call, count)
+        assert (ours, aiohttps) == (1, 0), "the upgraded connection is still in aiohttp's table"
+    for _ in range(100):
+        if await asyncio.to_thread(local_service.call, count) == (0, 0):
+            break
+        await asyncio.sleep(0.02)
+    assert await asyncio.to_thread(local_service.call, count) == (0, 0)

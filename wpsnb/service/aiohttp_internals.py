@@ -1,43 +1,40 @@
-"""The one place the service reaches into aiohttp's private state: running client bytes past a check.
+"""The one place the service reaches into aiohttp's private state: taking an upgraded connection over.
 
-aiohttp offers no hook between the socket and its WebSocket frame parser, and its parser accepts
-unmasked client frames (RFC 6455 §5.1 says fail the connection). After the upgrade, aiohttp's request
-handler (``web_protocol.RequestHandler``) feeds every received chunk to ``_payload_parser.feed_data``;
-bytes that arrived together with the upgrade request wait in ``_message_tail`` until ``prepare()``.
-:func:`guard_client_frames` puts a :class:`~wpsnb.protocol.frame_check.ClientFrameCheck` in front of
-that parser; on a violation it fails the WebSocket the way aiohttp fails it on its own protocol errors
-(a ``WebSocketError`` on the message queue: ``receive()`` then closes with that code).
+aiohttp answers a WebSocket upgrade well (its handshake checks, the 101) but then keeps, for every
+connection and for as long as it lives, the request with its headers and URL, the request handler,
+its parser, a handler task and the WebSocket response's reader, queue and writer: about 8 KB of a
+bare aiohttp WebSocket's ~13 KB. The service reads frames with its own sans-I/O reader instead
+(:class:`~wpsnb.protocol.client_frames.ClientFrameReader`, which also fails what aiohttp lets
+through: unmasked frames, a 64-bit length with its top bit set), so after the 101 it moves the TCP
+connection to its own protocol with :func:`take_over` and lets aiohttp forget it.
 
+What :func:`take_over` relies on: ``request.protocol`` is aiohttp's ``web_protocol.RequestHandler``,
+whose ``transport`` attribute is the connection it writes to and closes, whose ``connection_lost()``
+takes it out of the server's table of connections, and whose ``_payload_parser`` is the WebSocket
+reader it feeds; bytes that came with the upgrade request wait in ``_message_tail`` until ``prepare()``.
 Tested with aiohttp 3.9 to 3.14 (:data:`TESTED`); ``tests/service/test_aiohttp_internals.py`` fails
-loudly if these attributes change shape. If they are missing at run time the service logs once and
-runs without the check rather than failing every connection.
+loudly if these attributes change shape, and :func:`require_shape` refuses to start a service on an
+aiohttp that lacks them.
 
 Example::
 
     tail = pending_upgrade_bytes(request)    # before ws.prepare(request)
-    await ws.prepare(request)
-    guard_client_frames(request, ws, tail)   # False: the check could not be installed
+    await ws.prepare(request)                # aiohttp writes the 101
+    take_over(request, protocol)             # the connection is protocol's now
+    return detached()                        # the handler's answer: nothing more to write
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import asyncio
 
 import aiohttp
-from aiohttp import WebSocketError, web
-
-from ..protocol.frame_check import ClientFrameCheck
-from ..protocol.limits import CloseCode
-
-log = logging.getLogger("wpsnb.service")
+from aiohttp import web
 
 TESTED = ((3, 9), (3, 14))  # aiohttp minor versions whose internals this module was checked against
-_REJECTED = (True, b"")  # what aiohttp's own parser returns after a protocol error: eof, no tail
-_warned = False
 
 
-def shape_problem(request: web.BaseRequest | None = None, ws: web.WebSocketResponse | None = None) -> str | None:
+def shape_problem() -> str | None:
     """Why the internals this module needs are not there (``None`` if they are).
 
     >>> shape_problem() is None
@@ -46,19 +43,22 @@ def shape_problem(request: web.BaseRequest | None = None, ws: web.WebSocketRespo
     from aiohttp.web_protocol import RequestHandler
 
     slots = set(getattr(RequestHandler, "__slots__", ())) | set(vars(RequestHandler))
-    for name in ("_payload_parser", "_message_tail"):
+    for name in ("_payload_parser", "_message_tail", "connection_lost"):
         if name not in slots:
             return f"aiohttp {aiohttp.__version__}: RequestHandler has no {name}"
-    if request is not None and not hasattr(request.protocol, "_payload_parser"):
-        return f"aiohttp {aiohttp.__version__}: the request's protocol has no _payload_parser"
-    if ws is not None:
-        queue = getattr(ws, "_reader", None)
-        if queue is None or not callable(getattr(queue, "set_exception", None)):
-            return f"aiohttp {aiohttp.__version__}: WebSocketResponse._reader has no set_exception()"
-        parser = getattr(request.protocol, "_payload_parser", None) if request is not None else None
-        if request is not None and not callable(getattr(parser, "feed_data", None)):
-            return f"aiohttp {aiohttp.__version__}: the WebSocket parser has no feed_data()"
+    if "transport" not in set(getattr(RequestHandler.__mro__[1], "__slots__", ())) | slots:
+        return f"aiohttp {aiohttp.__version__}: RequestHandler keeps no transport attribute"
     return None
+
+
+def require_shape() -> None:
+    """Raise ``RuntimeError`` with advice if the installed aiohttp cannot be taken over from."""
+    problem = shape_problem()
+    if problem is not None:
+        raise RuntimeError(
+            f"{problem}; the wpsnb service was checked with aiohttp {TESTED[0]} to {TESTED[1]}: "
+            "install one of those (pip install 'aiohttp>=3.9,<3.15')"
+        )
 
 
 def pending_upgrade_bytes(request: web.BaseRequest) -> bytes:
@@ -66,50 +66,34 @@ def pending_upgrade_bytes(request: web.BaseRequest) -> bytes:
     return bytes(getattr(request.protocol, "_message_tail", b"") or b"")
 
 
-class _CheckedParser:
-    """Stands where aiohttp's WebSocket parser stood: checks each chunk, then passes it on."""
+def take_over(request: web.BaseRequest, protocol: asyncio.Protocol) -> asyncio.Transport:
+    """Move an upgraded connection (101 written) from aiohttp to ``protocol``; returns its transport.
 
-    __slots__ = ("_inner", "_check", "_queue")
-
-    def __init__(self, inner: Any, check: ClientFrameCheck, queue: Any):
-        self._inner = inner
-        self._check = check
-        self._queue = queue
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        check = self._check
-        problem = check.feed(data)
-        if problem is None:
-            return self._inner.feed_data(data)  # type: ignore[no-any-return]
-        if check.clean:  # the frames before the offending one are fine: they still count
-            self._inner.feed_data(data[: check.clean])
-        self._queue.set_exception(WebSocketError(CloseCode.PROTOCOL_ERROR, problem))
-        return _REJECTED
-
-    def feed_eof(self) -> None:
-        self._inner.feed_eof()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def guard_client_frames(request: web.BaseRequest, ws: web.WebSocketResponse, tail: bytes) -> str | bool:
-    """Check every frame the client sends from now on; ``tail`` is :func:`pending_upgrade_bytes`.
-
-    Returns the problem already found in ``tail`` (the caller closes with 1002), ``True`` once the
-    check is in place, ``False`` if aiohttp's internals are not what this module expects.
+    aiohttp never writes to, reads for or closes the connection again, and holds nothing of it once
+    the handler returns :func:`detached`. ``protocol`` gets ``data_received`` and ``connection_lost``
+    from the transport from now on (``connection_made`` is not called: it is made already).
     """
-    global _warned
-    problem = shape_problem(request, ws)
-    if problem is not None:
-        if not _warned:
-            _warned = True
-            log.warning("%s; client frames are not checked for masking (tested with aiohttp %s)", problem, TESTED)
-        return False
-    check = ClientFrameCheck()
-    early = check.feed(tail) if tail else None
-    if early is not None:
-        return early
-    protocol = request.protocol
-    protocol._payload_parser = _CheckedParser(protocol._payload_parser, check, ws._reader)  # type: ignore[attr-defined]
-    return True
+    handler = request.protocol
+    transport = request.transport
+    assert transport is not None
+    transport.set_protocol(protocol)
+    handler._payload_parser = None  # type: ignore[attr-defined]  # aiohttp's WebSocket reader: fed no more
+    handler._message_tail = b""  # type: ignore[attr-defined]
+    handler.transport = None  # neither written to nor closed by aiohttp from now on
+    handler.connection_lost(None)  # out of the server's table, its timers cancelled
+    return transport  # type: ignore[return-value]
+
+
+class _Detached(web.StreamResponse):
+    """What a handler returns for a connection it took over: aiohttp has nothing to write."""
+
+    async def prepare(self, request: web.BaseRequest) -> None:  # type: ignore[override]
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+def detached() -> web.StreamResponse:
+    """The response a handler returns after :func:`take_over` (aiohttp writes nothing for it)."""
+    return _Detached()

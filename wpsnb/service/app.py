@@ -13,6 +13,7 @@ from aiohttp import web
 
 from ..protocol.limits import MAX_BODY_BYTES
 from . import rest, trace_http
+from .aiohttp_internals import require_shape
 from .hub import Service
 from .websocket import SERVICE_KEY, client_endpoint
 
@@ -33,6 +34,7 @@ def build_app(service: Service) -> web.Application:
     >>> build_app(Service("k" * 43))[SERVICE_KEY].access_key == "k" * 43
     True
     """
+    require_shape()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service
     app.router.add_get("/client/hubs/{hub}", client_endpoint)

@@ -44,6 +44,7 @@ from .writer import DEFAULT_LIMIT, FrameWriter
 if TYPE_CHECKING:
     from ..protocol.filter import Filter
     from ..protocol.group_stream import StreamTable
+    from .client_connection import ClientConnection, Keepalive
     from .trace import TraceRecorder
     from .upstream import Upstream
 
@@ -484,6 +485,8 @@ class Service:
         self.recovery_window = recovery_window
         self.send_buffer_limit = send_buffer_limit
         self.keepalive_interval = keepalive_interval
+        self.keepalive: Keepalive | None = None  # the one keepalive timer, created by the first connection
+        self.connections: set[ClientConnection] = set()  # every open client WebSocket (sessions or not)
         self.outbound = OutboundBudget(outbound_budget)
         self.hubs: dict[str, Hub] = {}
         self._schedule = schedule

@@ -162,6 +162,7 @@ class LocalService:
                 hub.end_session(session, SHUTDOWN_REASON, code=CloseCode.GOING_AWAY)
         if self.service.upstream is not None:  # deliver the disconnected events just queued
             await self.service.upstream.close()
+        await self._finish_closing_handshakes()
         if self._runner is not None:
             await self._runner.cleanup()
         # Closing handshakes with clients that stopped reading never finish: cancel, don't leak them.
@@ -169,6 +170,18 @@ class LocalService:
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)
+
+    async def _finish_closing_handshakes(self, timeout: float = 1.0) -> None:
+        # Clients answer the close frames just sent; drop the connections of those that do not.
+        service = self.service
+        if service.keepalive is not None:
+            service.keepalive.stop()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while service.connections and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(service.connections):
+            connection.abort()
+        await asyncio.sleep(0)  # let the transports report connection_lost
 
     def stop(self) -> None:
         """Close every connection and stop the service thread."""

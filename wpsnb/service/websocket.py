@@ -1,9 +1,10 @@
 """The client endpoint: ``/client/hubs/{hub}`` and ``/client?hub=``.
 
-One handler per WebSocket: it checks the access token (or the reconnection token of a reliable
-session being recovered), picks the subprotocol, registers a :class:`~.hub.Session`, then reads
-frames and hands each parsed message to :func:`.dispatch.dispatch`. Everything it sends goes
-through the connection's :class:`~.writer.FrameWriter`.
+The handler answers the upgrade: it checks the access token (or the reconnection token of a reliable
+session being recovered), picks the subprotocol, lets aiohttp write the 101, then takes the TCP
+connection over from aiohttp and registers a :class:`~.hub.Session` whose socket is a
+:class:`~.client_connection.ClientConnection`. The handler then returns: what is left of the
+connection reads and dispatches frames on its own (see :mod:`.client_connection`).
 
 Example (what an official client does)::
 
@@ -14,18 +15,15 @@ Example (what an official client does)::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from http import HTTPStatus
 from typing import NamedTuple
 
-from aiohttp import WebSocketError, WSMsgType, web
+from aiohttp import web
 
 from ..protocol.cloud_events import UpstreamError
-from ..protocol.envelope import Envelope
-from ..protocol.frame_fields import InvalidMessage
-from ..protocol.json_codec import encode_service_message, parse_client_message
-from ..protocol.limits import FINAL_CLIENT_CLOSES, MAX_CLOSE_REASON_BYTES, MAX_FRAME_BYTES, CloseCode
+from ..protocol.json_codec import encode_service_message
+from ..protocol.limits import CloseCode
 from ..protocol.messages import JSON_PROTOCOLS, Connected
 from ..protocol.names import group_name_problem, hub_name_problem
 from ..protocol.service_session import SessionState
@@ -36,11 +34,9 @@ from ..protocol.tokens import (
     validate_client_token,
     validate_reconnection_token,
 )
-from .aiohttp_internals import guard_client_frames, pending_upgrade_bytes
-from .dispatch import dispatch
+from .aiohttp_internals import detached, pending_upgrade_bytes, take_over
+from .client_connection import ClientConnection
 from .hub import Hub, Service, Session
-from .outbound_budget import OVER_BUDGET, OutboundBudget
-from .writer import DEFAULT_LIMIT, FrameWriter
 
 log = logging.getLogger("wpsnb.service")
 
@@ -48,69 +44,9 @@ RECOVERY_FAILED = "The connection could not be recovered."
 TAKEN_OVER = "Another connection recovered this session."
 WEBSOCKET_VERSION = "13"  # RFC 6455 §4.4: the only version we speak; aiohttp also accepts 7 and 8
 SERVICE_KEY: web.AppKey[Service] = web.AppKey("wpsnb.service", Service)
-# aiohttp refuses a message of exactly max_msg_size bytes; the limit is "more than 1 MiB".
-_READ_LIMIT = MAX_FRAME_BYTES + 1
 _PREDEFINED = {
     p.lower(): p for p in (*JSON_PROTOCOLS, "protobuf.webpubsub.azure.v1", "protobuf.reliable.webpubsub.azure.v1")
 }
-
-
-class ClientSocket:
-    """The live WebSocket of a session, as :class:`~.hub.Socket` describes it."""
-
-    __slots__ = ("ws", "writer", "closing", "_transport", "_tasks")
-
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport,
-        limit: int = DEFAULT_LIMIT,
-        budget: OutboundBudget | None = None,
-    ):
-        self.ws = ws
-        self._transport = transport
-        self.writer = FrameWriter(transport, limit=limit, on_overflow=self._overflowed, budget=budget)
-        self.closing = False
-        self._tasks: set[asyncio.Task[None]] | None = None  # the closing handshake, once this side starts it
-
-    def close(self, code: int, reason: str) -> None:
-        """Flush queued frames, then start the closing handshake."""
-        if self.closing:
-            return
-        self.closing = True
-        self.writer.stop()
-        task = asyncio.get_running_loop().create_task(self.ws.close(code=code, message=close_reason(reason)))
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def finish(self) -> None:
-        """Wait for a close this side started, so the handler does not end before the close frame."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _overflowed(self, reason: str) -> None:
-        # The client is not reading, so a close frame would never be read either: drop the TCP
-        # connection (a reliable client recovers and gets its unacknowledged messages again).
-        level = logging.INFO if reason == OVER_BUDGET else logging.WARNING
-        log.log(level, "dropping the connection from %s: %s", self._transport.get_extra_info("peername"), reason)
-        self.abort()
-
-    def abort(self) -> None:
-        """Drop the TCP connection at once, without a close frame."""
-        self.closing = True
-        self.writer.discard()
-        self._transport.abort()
-
-
-def close_reason(reason: str) -> bytes:
-    """A close frame's reason: at most MAX_CLOSE_REASON_BYTES (123) of UTF-8, never cut inside a character.
-
-    >>> close_reason("é" * 100)[-2:].decode()
-    'é'
-    """
-    return reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
 
 
 def choose_subprotocol(offered_header: str | None) -> str | None:
@@ -130,88 +66,27 @@ def choose_subprotocol(offered_header: str | None) -> str | None:
 
 
 class Opened(NamedTuple):
-    """A WebSocket that got through the handshake, and its session."""
+    """A WebSocket that got through the handshake: its connection (taken over from aiohttp) and session."""
 
-    ws: web.WebSocketResponse
-    socket: ClientSocket
+    connection: ClientConnection
     session: Session
     raw_mode: tuple[str, bool] | None  # a simple client's webpubsub_mode=sendToGroup (group, noEcho)
+    tail: bytes  # frames that came with the upgrade request
 
 
 async def client_endpoint(request: web.Request) -> web.StreamResponse:
-    """Handle one client WebSocket from handshake to close: open (or recover) its session, then read
-    frames until the socket ends, then end or detach the session.
+    """Answer one client's upgrade: open (or recover) its session on a connection taken over from
+    aiohttp, which then reads frames on its own; or the response that refused it.
 
-    The handshake runs in a coroutine of its own, so what only it needs (the token, its claims, the
-    upstream's answer) is freed before the connection settles down to wait for frames; this loop is
-    the one frame an idle connection keeps.
+    The handshake's locals (the token, its claims, the upstream's answer, the request itself) are
+    freed when this returns: an idle connection keeps none of them.
     """
     opened = await _open(request)
     if not isinstance(opened, Opened):
         return opened
-    ws, socket, session, raw_mode = opened
-    del opened
-    hub = session.hub
-    trace = hub.service.trace
-    final = False  # True: the session ends with this socket, no recovery
-    why, by = "connection lost", "network"  # by: who ended the socket (for the trace)
-    try:
-        while True:
-            msg = await ws.receive()
-            kind = msg.type
-            if trace is not None and (kind is WSMsgType.TEXT or kind is WSMsgType.BINARY):
-                trace.frame_in(session, msg.data)
-            if kind is WSMsgType.TEXT:
-                if session.raw:
-                    await _raw_frame(session, socket, raw_mode, msg.data, False)
-                    continue
-                try:
-                    pending = dispatch(session, parse_client_message(msg.data))
-                    if pending is not None:  # a user event: the next frame waits for the handler's answer
-                        await pending
-                except InvalidMessage as exc:
-                    _close_invalid(session, socket, exc.close_code, str(exc))
-                    why, final, by = f"invalid frame: {exc}", True, "service"
-                    break
-            elif kind is WSMsgType.BINARY:
-                if session.raw:
-                    await _raw_frame(session, socket, raw_mode, msg.data, True)
-                    continue
-                reason = (
-                    f"binary frame on {session.protocol}: the JSON subprotocols take text frames only "
-                    "(one JSON object per frame)"
-                )
-                _close_invalid(session, socket, CloseCode.UNSUPPORTED_DATA, reason)
-                why, final, by = reason, True, "service"
-                break
-            elif kind is WSMsgType.CLOSE:
-                final = msg.data in FINAL_CLIENT_CLOSES
-                why = f"client closed with {msg.data}" + (f" ({msg.extra})" if msg.extra else "")
-                by = "client"
-                break
-            elif kind is WSMsgType.ERROR:
-                # A protocol violation (e.g. a frame over 1 MB: aiohttp closed with 1009) ends the
-                # session; a transport error is a drop like any other.
-                why, final = f"protocol error: {msg.data}", isinstance(msg.data, WebSocketError)
-                by = "service" if final else "network"
-                log.info("closing %s: %s (close code %s)", session.describe(), msg.data, ws.close_code)
-                break
-            else:  # CLOSING / CLOSED: the TCP connection ended
-                if socket.closing:
-                    why, by = "the service closed the connection", "service"
-                break
-    finally:
-        if trace is not None:
-            trace.socket_closed(session, ws.close_code, why, by)
-        socket.closing = True
-        socket.writer.discard()
-        if session.socket is socket and session.state is SessionState.CONNECTED:
-            if final:
-                hub.end_session(session, why, code=None)
-            else:
-                hub.detach(session, why)
-    await socket.finish()
-    return ws
+    connection, session, raw_mode, tail = opened
+    connection.start(session, raw_mode, tail)
+    return detached()
 
 
 async def _open(request: web.Request) -> Opened | web.StreamResponse:
@@ -267,10 +142,10 @@ async def _open(request: web.Request) -> Opened | web.StreamResponse:
             admission.echo,
         )
 
-    ws = await _upgrade(request, echo, service)
-    if ws.closed:
+    ws, tail = await _upgrade(request, echo)
+    connection = _take_over(request, service)
+    if connection is None:
         return ws
-    socket = ClientSocket(ws, request.transport, service.send_buffer_limit, service.outbound)  # type: ignore[arg-type]
     session = Session(
         hub,
         user_id=user_id,
@@ -279,7 +154,7 @@ async def _open(request: web.Request) -> Opened | web.StreamResponse:
         peer=request.remote or "",
         connection_id=admission.connection_id if admission is not None else None,
     )
-    session.socket = socket
+    session.socket = connection
     hub.add(session)
     if service.trace is not None:
         service.trace.connected(session, groups)
@@ -295,7 +170,7 @@ async def _open(request: web.Request) -> Opened | web.StreamResponse:
     for group in groups:
         hub.join(session, group)
     log.info("connected %s groups=%s from %s", session.describe(), sorted(session.groups) or "[]", session.peer)
-    return Opened(ws, socket, session, raw_mode)
+    return Opened(connection, session, raw_mode, tail)
 
 
 async def _recover(request: web.Request, hub: Hub, offered: str | None) -> Opened | web.StreamResponse:
@@ -321,9 +196,7 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> Opene
             validate_reconnection_token(token, hub.service.access_key, connection_id)
         except TokenError as exc:
             why = f"bad reconnection token: {exc}"
-    ws = await _upgrade(request, protocol, hub.service)
-    if ws.closed:
-        return ws
+    ws, tail = await _upgrade(request, protocol)
     if session is not None and session.state is SessionState.CLOSED:  # expired during the upgrade
         why = "the session expired while the upgrade was in progress"
     if hub.service.trace is not None:
@@ -332,48 +205,38 @@ async def _recover(request: web.Request, hub: Hub, offered: str | None) -> Opene
         log.info("recovery refused hub=%s connection=%s: %s", hub.name, connection_id, why)
         await ws.close(code=CloseCode.POLICY_VIOLATION, message=RECOVERY_FAILED.encode())
         return ws
+    connection = _take_over(request, hub.service)
+    if connection is None:
+        return ws
     previous = session.socket
     if previous is not None:  # the old socket has not noticed its drop yet
         previous.close(CloseCode.POLICY_VIOLATION, TAKEN_OVER)  # 1008: official clients do not try to recover again
-    socket = ClientSocket(ws, request.transport, hub.service.send_buffer_limit, hub.service.outbound)  # type: ignore[arg-type]
     # The spec lets a recovery announce the connection again (client-spec 1.2.4), and the JS client 1.1.0
     # resumes its outbound group streams only when it hears `connected`; both SDKs only take the new token.
     token_for_recovery = mint_reconnection_token(hub.service.access_key, session.connection_id)
-    socket.writer.send_text(
+    connection.writer.send_text(
         encode_service_message(Connected(session.connection_id, session.user_id, token_for_recovery)).encode("utf-8")
     )
-    hub.attach(session, socket)
-    return Opened(ws, socket, session, None)
+    hub.attach(session, connection)
+    return Opened(connection, session, None, tail)
 
 
-def _close_invalid(session: Session, socket: ClientSocket, code: int, reason: str) -> None:
-    log.info("closing %s with %d: %s", session.describe(), code, reason)
-    socket.close(code, reason)
-
-
-async def _upgrade(request: web.Request, protocol: str | None, service: Service) -> web.WebSocketResponse:
-    """Answer 101 and put the masking check in front of aiohttp's frame parser (closed at once with
-    1002 if the bytes that came with the upgrade request already break RFC 6455)."""
-    ws = _websocket_response(protocol, service)
+async def _upgrade(request: web.Request, protocol: str | None) -> tuple[web.WebSocketResponse, bytes]:
+    """Let aiohttp check the handshake and answer 101; also the bytes that came with the request."""
+    ws = web.WebSocketResponse(protocols=(protocol,) if protocol else (), compress=False, autoping=False)
     tail = pending_upgrade_bytes(request)
     await ws.prepare(request)
-    early = guard_client_frames(request, ws, tail)
-    if isinstance(early, str):
-        log.info("closing a connection from %s with 1002 right after the upgrade: %s", request.remote, early)
-        await ws.close(code=CloseCode.PROTOCOL_ERROR, message=close_reason(early))
-    return ws
+    return ws, tail
 
 
-def _websocket_response(protocol: str | None, service: Service) -> web.WebSocketResponse:
-    # heartbeat: aiohttp pings a connection silent for that long and drops it (1006, no close frame:
-    # the peer is gone) when the pong does not come within half of it; a reliable session then waits.
-    return web.WebSocketResponse(
-        protocols=(protocol,) if protocol else (),
-        max_msg_size=_READ_LIMIT,
-        compress=False,
-        autoping=True,
-        heartbeat=service.keepalive_interval,
-    )
+def _take_over(request: web.Request, service: Service) -> ClientConnection | None:
+    """Move the upgraded TCP connection from aiohttp to a :class:`ClientConnection` (``None``: it is gone)."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return None
+    connection = ClientConnection(transport, service)  # type: ignore[arg-type]
+    take_over(request, connection)
+    return connection
 
 
 def _offered_spelling(offered: str | None, protocol: str | None) -> str | None:
@@ -394,40 +257,6 @@ def _handshake_problem(request: web.Request) -> web.Response | None:
         response.headers["Sec-WebSocket-Version"] = WEBSOCKET_VERSION
         return response
     return None
-
-
-async def _raw_frame(
-    session: Session, socket: ClientSocket, raw_mode: tuple[str, bool] | None, data: str | bytes, binary: bool
-) -> None:
-    """A frame from a simple client: publish it (sendToGroup mode) or treat it as a user event."""
-    if raw_mode is not None:
-        group, no_echo = raw_mode
-        if not session.permissions.can_send_to(group):
-            socket.close(CloseCode.POLICY_VIOLATION, session.permissions.forbidden_reason("send", group)[:120])
-            return
-        if binary:
-            envelope = Envelope.build("group", "binary", data, group=group, from_user_id=session.user_id)
-        else:
-            envelope = Envelope.build("group", "text", data, group=group, from_user_id=session.user_id)
-        session.hub.send_to_group(group, envelope, skip=session if no_echo else None)
-        return
-    # Default mode: the frame is the user event 'message'; with no upstream handler it fails (Emu: 1011).
-    upstream = session.hub.service.upstream
-    if upstream is not None and upstream.handles(session.hub.name, "message"):
-        try:
-            reply = await upstream.user_event(session, "message", "binary" if binary else "text", data)
-        except UpstreamError as exc:
-            log.info("closing %s with 1011: user event 'message' failed: %s", session.describe(), exc)
-            socket.close(CloseCode.INTERNAL_ERROR, "The event handler failed to handle the message.")
-            return
-        if reply is not None:
-            session.deliver(Envelope.build("server", reply.data_type, reply.data))
-        return
-    log.info("closing %s with 1011: user event 'message' has no event handler", session.describe())
-    socket.close(
-        CloseCode.INTERNAL_ERROR,
-        "No event handler for user event 'message'; connect with ?webpubsub_mode=sendToGroup&group=<g> to publish.",
-    )
 
 
 def _raw_mode(request: web.Request) -> tuple[str, bool] | web.Response | None:
