@@ -176,3 +176,42 @@ def _read_statuses(sock: socket.socket, until: Any, timeout: float = 30.0) -> li
                     return statuses
         buffer = buffer.rsplit(b"\n", 1)[-1]
     raise AssertionError(f"no status line matched within {timeout} s: {statuses[-3:]}")
+
+
+async def test_rest_sends_are_delivered_in_order_and_recorded_right_after_their_deliveries(
+    fresh_service: LocalService,
+) -> None:
+    # A send is answered before its fan-out runs (202 = accepted); the delivery and the call's record follow
+    # on the loop's next turn, in that order, before anything the client does next.
+    hub = new_hub()
+    watcher = Watcher(fresh_service, hub=hub)
+    try:
+        async with open_client(mint_url(fresh_service, hub, user_id="ann", roles=ALL_ROLES), PLAIN) as ann:
+            await ann.send({"type": "joinGroup", "group": "lab", "ackId": 1})
+            assert (await ann.recv())["success"] is True
+            rest = WebPubSubServiceClient.from_connection_string(fresh_service.connection_string, hub=hub)
+
+            def send_then_remove() -> None:
+                for n in range(10):
+                    rest.send_to_group("lab", f"m{n}", content_type="text/plain")
+                rest.remove_connection_from_group("lab", ann.connected["connectionId"])
+                rest.send_to_group("lab", "after leaving", content_type="text/plain")
+
+            await asyncio.to_thread(send_then_remove)
+            got = [(await ann.recv())["data"] for _ in range(10)]
+            assert got == [f"m{n}" for n in range(10)]
+
+            calls = [
+                await watcher.wait_for(lambda r, n=n: r["kind"] == "rest" and r.get("body") == f"m{n}")
+                for n in range(10)
+            ]
+            by_id = {r["id"]: r for r in watcher.records if "id" in r}
+            for call in calls:
+                delivery = by_id[call["id"] - 1]
+                assert delivery["kind"] == "delivery" and delivery["cause"] == call["id"]
+                assert delivery["recipients"] == 1
+            last = await watcher.wait_for(lambda r: r["kind"] == "rest" and r.get("body") == "after leaving")
+            nobody = await watcher.wait_for(lambda r: r["kind"] == "delivery" and r.get("cause") == last["id"])
+            assert nobody["recipients"] == 0 and nobody["id"] == last["id"] - 1  # it left before this send
+    finally:
+        watcher.close()

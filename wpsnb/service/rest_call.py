@@ -14,7 +14,9 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -222,6 +224,15 @@ class RestCall:
         return self.request.content_type.lower()
 
     # -- answers --
+
+    def after_answer(self, deliver: Callable[[], object]) -> None:
+        """Run ``deliver`` on the loop's next turn, once the answer is written.
+
+        A send's 202 means *accepted* (Azure delivers afterwards too), and the client need not wait for
+        the fan-out. The loop runs what this turn queued before it reads any socket again, so a client's
+        next request, and anything else it causes, comes after this delivery.
+        """
+        asyncio.get_running_loop().call_soon(deliver)
 
     def absolute_url(self, query: dict[str, Any]) -> str:
         """This request's URL (scheme, host, still-encoded path) with another ``query``."""

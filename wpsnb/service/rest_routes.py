@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import NamedTuple
 
 from aiohttp import web
@@ -59,7 +60,7 @@ async def send_to_all(call: RestCall) -> web.Response:
     excluded, selected = call.values("excluded"), call.filter()
     call.check_ttl()
     envelope = await call.message("server")
-    call.hub.send_to_all(envelope, excluded=excluded, filter=selected)
+    call.after_answer(partial(call.hub.send_to_all, envelope, excluded=excluded, filter=selected))
     return _status(202)
 
 
@@ -69,7 +70,7 @@ async def send_to_group(call: RestCall) -> web.Response:
     excluded, selected = call.values("excluded"), call.filter()
     call.check_ttl()
     envelope = await call.message("group", group=group)
-    call.hub.send_to_group(group, envelope, excluded=excluded, filter=selected)
+    call.after_answer(partial(call.hub.send_to_group, group, envelope, excluded=excluded, filter=selected))
     return _status(202)
 
 
@@ -78,7 +79,7 @@ async def send_to_user(call: RestCall) -> web.Response:
     user_id, selected = call.user_id(), call.filter()
     call.check_ttl()
     envelope = await call.message("server")
-    call.hub.send_to_user(user_id, envelope, filter=selected)
+    call.after_answer(partial(call.hub.send_to_user, user_id, envelope, filter=selected))
     return _status(202)
 
 
@@ -87,7 +88,7 @@ async def send_to_connection(call: RestCall) -> web.Response:
     connection_id = call.connection_id()
     call.check_ttl()
     envelope = await call.message("server")
-    call.hub.send_to_connection(connection_id, envelope)
+    call.after_answer(partial(call.hub.send_to_connection, connection_id, envelope))
     return _status(202)
 
 

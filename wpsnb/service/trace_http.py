@@ -157,7 +157,12 @@ async def traced_call(
     trace: TraceRecorder, request: web.Request, answer: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Run ``answer(request)`` and record the call (method, path, status, latency, body summary);
-    the deliveries it causes name it."""
+    the deliveries it causes name it.
+
+    The record is made on the loop's next turn, once the answer is written, so the client does not wait
+    for it. The call's deliveries are queued the same way just before it (:meth:`.RestCall.after_answer`),
+    so they are still recorded right before the call, with nothing in between.
+    """
     mark = RestMark()
     token = REST_CALL.set(mark)
     started = time.perf_counter()
@@ -169,8 +174,15 @@ async def traced_call(
     finally:
         REST_CALL.reset(token)
         latency = time.perf_counter() - started
-        path = request.path + (f"?{request.query_string}" if request.query_string else "")
-        trace.rest(request.method, path, _hub_of(request.path), status, latency, await _body(request), mark)
+        body = await _read_body(request)
+        asyncio.get_running_loop().call_soon(_record, trace, request, status, latency, body, mark)
+
+
+def _record(
+    trace: TraceRecorder, request: web.Request, status: int, latency: float, body: bytes | str, mark: RestMark
+) -> None:
+    path = request.path + (f"?{request.query_string}" if request.query_string else "")
+    trace.rest(request.method, path, _hub_of(request.path), status, latency, _summary(request, body), mark)
 
 
 def _hub_of(path: str) -> str:
@@ -178,13 +190,19 @@ def _hub_of(path: str) -> str:
     return parts[3].lower() if len(parts) > 3 and parts[1] == "api" and parts[2] == "hubs" else ""
 
 
-async def _body(request: web.Request) -> str:
+async def _read_body(request: web.Request) -> bytes | str:
+    """The body's bytes, or its summary already: ``""`` (no body) or ``"(body not readable)"``."""
     if not request.body_exists:
         return ""
     try:
-        body = await request.read()  # already read by the operation: aiohttp keeps it
+        return await request.read()  # already read by the operation: aiohttp keeps it
     except Exception:  # a body that cannot be read is summarised, not raised
         return "(body not readable)"
+
+
+def _summary(request: web.Request, body: bytes | str) -> str:
+    if isinstance(body, str):
+        return body
     kind = request.content_type or "application/octet-stream"
     if kind.startswith("text/") or "json" in kind:
         text = body.decode("utf-8", "replace")
