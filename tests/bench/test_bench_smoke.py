@@ -98,7 +98,14 @@ async def test_rest_client_widget_and_memory_rows() -> None:
     rows = await run_rest_send(
         RestSettings(sequential=5, pooled=10, rounds=1, quiet_wait=0, verbose=False), server_cpu=None
     )
-    assert_rows(rows, ["REST send_to_group (official SDK), sequential", "REST send_to_group (official SDK), 8 threads"])
+    assert_rows(
+        rows,
+        [
+            "REST send_to_group (official SDK), sequential",
+            "REST send_to_group (official SDK), sequential, to an empty group (accepted, no delivery)",
+            "REST send_to_group (official SDK), 8 threads",
+        ],
+    )
 
     rows = await run_client_publish(
         ClientSettings(messages=50, acked=5, rounds=1, quiet_wait=0, verbose=False), server_cpu=None
