@@ -12,9 +12,9 @@ What :func:`take_over` relies on: ``request.protocol`` is aiohttp's ``web_protoc
 whose ``transport`` attribute is the connection it writes to and closes, whose ``connection_lost()``
 takes it out of the server's table of connections, and whose ``_payload_parser`` is the WebSocket
 reader it feeds; bytes that came with the upgrade request wait in ``_message_tail`` until ``prepare()``.
-Tested with aiohttp 3.9 to 3.14 (:data:`TESTED`); ``tests/service/test_aiohttp_internals.py`` fails
-loudly if these attributes change shape, and :func:`require_shape` refuses to start a service on an
-aiohttp that lacks them.
+Checked with aiohttp 3.9 to 3.14 (:data:`TESTED`; the dependency asks for 3.14.4 for other reasons,
+see docs/client.md); ``tests/service/test_aiohttp_internals.py`` fails loudly if these attributes
+change shape, and :func:`require_shape` refuses to start a service on an aiohttp that lacks them.
 
 Example::
 
@@ -57,7 +57,7 @@ def require_shape() -> None:
     if problem is not None:
         raise RuntimeError(
             f"{problem}; the wpsnb service was checked with aiohttp {TESTED[0]} to {TESTED[1]}: "
-            "install one of those (pip install 'aiohttp>=3.9,<3.15')"
+            "install one of those (pip install 'aiohttp>=3.14.4,<3.15')"
         )
 
 
