@@ -218,6 +218,12 @@ def test_service_restart_on_the_same_port_reconnects_with_a_fresh_token(group: s
                 timeout=10,
                 what="a connection to the restarted service",
             )
+
+            def rejoined() -> bool:  # the client rejoins its groups after `connected`: wait for the service to see it
+                members = second.service.hub("stream").groups.get(group, {})
+                return any(session.connection_id == near.connection_id for session in members)
+
+            wait_until(lambda: second.call(rejoined), timeout=10, what="the client to rejoin its group")
             far = Client(second, roles=ROLES).connect()
             far.send_to_group(group, "after the restart")
             assert [m.data for m in near.messages(timeout=0.5)] == ["after the restart"]
