@@ -1,7 +1,8 @@
 """Framing rules aiohttp does not enforce (issue 16, items 6 and 9), checked with hand-made frames on
 a raw socket: an unmasked client frame fails the connection with 1002 and is not executed (RFC 6455
 §5.1); a 64-bit payload length with its top bit set is 1002 too (§5.2), not 1009. A bystander in
-the same group sees nothing of the offending frames and keeps working."""
+the same group sees nothing of the offending frames and keeps working. And the control frames: a
+client's close is echoed with its code (aiohttp answered 1000 to every close), pings get their pongs."""
 
 from __future__ import annotations
 
@@ -113,3 +114,24 @@ async def test_masked_frames_split_anywhere_still_work(local_service: LocalServi
             frames += data_frames([await bystander.recv()])
         assert [len(f["data"]) for f in frames] == [1, 200, 70_000, 3]
         writer.close()
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 4000])
+async def test_a_clients_close_is_answered_with_its_own_code_and_the_service_closes_tcp(
+    local_service: LocalService, code: int
+) -> None:
+    async with open_client(mint_url(local_service, "f" + uuid.uuid4().hex[:10]), PLAIN) as client:
+        await asyncio.wait_for(client.ws.close(code, "bye"), 5)  # returns once the service has closed TCP
+        assert client.ws.close_code == code  # what the service sent back (RFC 6455 §5.5.1)
+
+
+async def test_pings_are_answered_with_their_payload(local_service: LocalService) -> None:
+    reader, writer = await raw_client(mint_url(local_service, "f" + uuid.uuid4().hex[:10]))
+    writer.write(frame(b"are you there", opcode=0x9))
+    while True:  # the `connected` message comes first
+        first, second = await asyncio.wait_for(reader.readexactly(2), 5)
+        payload = await reader.readexactly(second & 0x7F)
+        if first == 0x8A:
+            assert payload == b"are you there"
+            break
+    writer.close()
