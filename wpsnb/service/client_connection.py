@@ -39,7 +39,7 @@ from collections.abc import Awaitable
 from struct import Struct
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.client_frames import BINARY, CLOSE, FAILED, NO_STATUS, PING, TEXT, ClientFrameReader, Event
+from ..protocol.client_frames import BINARY, CLOSE, FAILED, NO_STATUS, PING, PONG, TEXT, ClientFrameReader, Event
 from ..protocol.cloud_events import UpstreamError
 from ..protocol.envelope import Envelope
 from ..protocol.frame_fields import InvalidMessage
@@ -62,7 +62,6 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 
 CLOSE_TIMEOUT = 10.0  # seconds to wait for the client's close frame after ours (aiohttp's default too)
 ABNORMAL = 1006  # the close code the trace shows for a connection that ended without a close frame
-OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x8, 0x9, 0xA
 PING_AFTER = 4  # quiet keepalive ticks (a quarter interval each) before the ping: a whole interval
 DROP_AFTER = PING_AFTER + 2  # ...and half an interval more without an answer
 _CODE = Struct("!H")
@@ -84,7 +83,7 @@ def close_frame(code: int | None, reason: bytes = b"") -> bytes:
     b'\\x88\\x05\\x03\\xe8bye'
     """
     payload = b"" if code is None else _CODE.pack(code) + reason
-    return frame_header(OPCODE_CLOSE, len(payload)) + payload
+    return frame_header(CLOSE, len(payload)) + payload
 
 
 class _FrameReader(ClientFrameReader):
@@ -161,7 +160,7 @@ class ClientConnection(asyncio.Protocol):
     def _read_early(self) -> None:
         """Read what arrived while nothing could be read, until a user event waits again."""
         early = self._early
-        while early and self._waiting is None and not self._ended:
+        while early and self._waiting is None and not self._transport.is_closing():
             events = self._reader.feed(early.pop(0))
             if events:
                 self._handle(events, 0)
@@ -188,7 +187,7 @@ class ClientConnection(asyncio.Protocol):
                     return
             elif kind == PING:
                 if not self.closing:
-                    self._transport.write(frame_header(OPCODE_PONG, len(payload)) + payload)
+                    self._transport.write(frame_header(PONG, len(payload)) + payload)
             elif kind == CLOSE:
                 self._client_closed(*payload)
                 return
@@ -221,23 +220,22 @@ class ClientConnection(asyncio.Protocol):
         self._waiting = asyncio.get_running_loop().create_task(self._resume_after(pending, events, index))
 
     async def _resume_after(self, pending: Awaitable[None], events: list[Event], index: int) -> None:
+        failure = None
         try:
             await pending
         except InvalidMessage as exc:
-            self._waiting = None
-            self._fail(exc.close_code, str(exc), f"invalid frame: {exc}")
-            return
+            failure = (exc.close_code, str(exc), f"invalid frame: {exc}")
         except Exception as exc:  # a bug of ours: say so, and do not leave the connection paused for ever
             log.exception("a user event of %s failed", self.session.describe() if self.session else "a connection")
-            self._waiting = None
-            self._fail(CloseCode.INTERNAL_ERROR, "The service failed to handle the event.", f"internal error: {exc}")
-            return
+            failure = (CloseCode.INTERNAL_ERROR, "The service failed to handle the event.", f"internal error: {exc}")
         self._waiting = None
-        if self._ended:
-            return
+        if self._transport.is_closing():
+            return  # the connection is gone: nothing more to read
+        if failure is not None:
+            self._fail(*failure)  # then only the client's answer to our close frame counts, read below
         self._handle(events, index)
         self._read_early()
-        if self._waiting is None and not self._ended:
+        if self._waiting is None:
             self._transport.resume_reading()
 
     # -- simple clients (no subprotocol) --
@@ -361,7 +359,7 @@ class ClientConnection(asyncio.Protocol):
     def ping(self) -> None:
         """Ask a quiet client to show it is still there (any frame it sends answers)."""
         if not self.closing and not self._transport.is_closing():
-            self._transport.write(frame_header(OPCODE_PING, 0))
+            self._transport.write(frame_header(PING, 0))
 
 
 class Keepalive:
@@ -398,7 +396,7 @@ class Keepalive:
                 log.info(
                     "dropping %s: silent for %.0f s and no answer to a ping",
                     session.describe() if session is not None else "a connection",
-                    self.interval * 1.5,
+                    self.interval * DROP_AFTER / PING_AFTER,
                 )
                 connection.abort()
         if self._connections:
