@@ -3,9 +3,9 @@
 Writing one WebSocket frame per delivered message spends most of the CPU in the kernel's send
 path (docs/send-path.md). Instead every connection queues the frames it is given and writes them
 with one ``transport.writelines()`` per event-loop tick. The frames are built here (server-to-client
-frames are unmasked and uncompressed), so this bypasses aiohttp's own writer; aiohttp still writes
-pings, pongs and close frames itself, which is safe because the writer only ever hands the
-transport whole frames.
+frames are unmasked and uncompressed). The connection (:mod:`.client_connection`) writes pings,
+pongs and close frames straight to the transport, which is safe because the writer only ever hands
+the transport whole frames.
 
 Sharing: a queued frame is its header plus references to the message's bytes (shared by every
 recipient of a fan-out, see :class:`~wpsnb.protocol.envelope.Envelope`). The transport copies
